@@ -1,0 +1,64 @@
+"""`auditor` command line. Each subcommand lives in auditor/commands/<name>.py and exposes
+`add_parser(subparsers)` and `run(args) -> int`.
+
+Exit codes: 0 PASS, 1 FAIL, 3 NEEDS_REVIEW, 2 tool error (bad path, unreadable input, bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from auditor import __version__
+
+COMMANDS = ["run", "review", "rules", "ci", "conform"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_REVIEW = 0, 1, 2, 3
+
+
+class ToolError(Exception):
+    """A problem with the auditor's input or invocation: one line to stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 already; keep it to one line
+        sys.stderr.write(f"auditor: error: {message}\n")
+        raise SystemExit(EXIT_ERROR)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="auditor", description="Audit Parameter Golf record submissions.")
+    parser.add_argument("--version", action="version", version=f"auditor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        if importlib.util.find_spec(f"auditor.commands.{name}") is None:
+            continue  # a command whose module is not part of this build
+        module = importlib.import_module(f"auditor.commands.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(args.func(args))
+    except ToolError as exc:
+        sys.stderr.write(f"auditor: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("auditor: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except RecursionError:
+        sys.stderr.write("auditor: error: input too deeply nested to analyse\n")
+        return EXIT_ERROR
+    except MemoryError:
+        sys.stderr.write("auditor: error: out of memory while auditing\n")
+        return EXIT_ERROR

@@ -1,0 +1,377 @@
+"""Self-extracting code stubs, decoded from AST literals and never executed.
+
+Record scripts are often shipped as `exec(lzma.decompress(base64.b85decode("...")))` (xz container or
+raw LZMA2 with `format=FORMAT_RAW`), zlib/base64 variants, or a tiny shim that execs a sibling file.
+The auditor must read the code that actually runs, so we evaluate only a whitelist of pure decoding
+calls over constant operands, with every decompression bounded by MAX_DECODED_BYTES.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import binascii
+import bz2
+import codecs
+import lzma
+import zlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable
+
+MAX_DECODED_BYTES = 8 * 1024 * 1024  # real decoded scripts are < 200 KB
+MAX_LAYERS = 4
+MAX_SOURCE_BYTES = 16 * 1024 * 1024  # do not even parse a larger "script"
+
+_COMPRESSION_MODULES = {"lzma", "zlib", "bz2", "gzip", "base64", "codecs", "binascii"}
+
+
+class DecodeError(Exception):
+    """The stub could not be decoded (malformed literal, unsupported call, or over the bound)."""
+
+
+@dataclass
+class Decoded:
+    text: str
+    kind: str  # lzma-xz | lzma-raw | zlib | bz2 | base64 | exec-file
+    layers: int
+    target: str | None = None  # exec-file shims: the file that runs
+
+
+def _bounded_lzma(data: bytes, raw: bool, filters: list | None) -> bytes:
+    if raw:
+        dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters or [{"id": lzma.FILTER_LZMA2}])
+    else:
+        dec = lzma.LZMADecompressor()
+    try:
+        out = dec.decompress(data, max_length=MAX_DECODED_BYTES + 1)
+    except lzma.LZMAError as exc:
+        raise DecodeError(f"LZMA payload is corrupt ({exc})") from None
+    if len(out) > MAX_DECODED_BYTES:
+        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
+    return out
+
+
+def _bounded_zlib(data: bytes, wbits: int = zlib.MAX_WBITS) -> bytes:
+    dec = zlib.decompressobj(wbits)
+    try:
+        out = dec.decompress(data, MAX_DECODED_BYTES + 1)
+    except zlib.error as exc:
+        raise DecodeError(f"zlib payload is corrupt ({exc})") from None
+    if len(out) > MAX_DECODED_BYTES:
+        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
+    return out
+
+
+def _bounded_bz2(data: bytes) -> bytes:
+    dec = bz2.BZ2Decompressor()
+    try:
+        out = dec.decompress(data, max_length=MAX_DECODED_BYTES + 1)
+    except (OSError, ValueError) as exc:
+        raise DecodeError(f"bz2 payload is corrupt ({exc})") from None
+    if len(out) > MAX_DECODED_BYTES:
+        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
+    return out
+
+
+class _Evaluator:
+    """Evaluates one expression of constants and whitelisted decoding calls."""
+
+    def __init__(self, aliases: dict[str, str], constants: dict[str, object]):
+        self.aliases = aliases  # local name -> module or "module.attr"
+        self.constants = constants  # module-level NAME = <constant expr>
+        self.kinds: list[str] = []
+
+    def qualname(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id, node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.qualname(node.value)
+            return None if base is None else f"{base}.{node.attr}"
+        return None
+
+    def eval(self, node: ast.expr, depth: int = 0) -> object:
+        if depth > 50:
+            raise DecodeError("expression too deep")
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id in self.constants:
+                return self.constants[node.id]
+            qn = self.aliases.get(node.id)
+            if qn is not None:
+                return _Ref(qn)
+            raise DecodeError(f"name {node.id!r} is not a constant")
+        if isinstance(node, ast.Attribute):
+            qn = self.qualname(node)
+            if qn is not None and qn.split(".")[0] in _COMPRESSION_MODULES:
+                return _Ref(qn)
+            raise DecodeError("unsupported attribute")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.eval(node.left, depth + 1), self.eval(node.right, depth + 1)
+            if type(left) is type(right) and isinstance(left, (str, bytes)):
+                return left + right
+            raise DecodeError("unsupported concatenation")
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [self.eval(e, depth + 1) for e in node.elts]
+        if isinstance(node, ast.Dict):
+            return {self.eval(k, depth + 1): self.eval(v, depth + 1) for k, v in zip(node.keys, node.values) if k}
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        raise DecodeError(f"unsupported expression {type(node).__name__}")
+
+    def call(self, node: ast.Call, depth: int) -> object:
+        func = node.func
+        # method calls on a value: x.decode(), x.encode()
+        if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode"):
+            qn = self.qualname(func)
+            if qn is None or qn.split(".")[0] not in _COMPRESSION_MODULES:
+                value = self.eval(func.value, depth + 1)
+                args = [self.eval(a, depth + 1) for a in node.args]
+                enc = args[0] if args else "utf-8"
+                if func.attr == "decode" and isinstance(value, bytes):
+                    return value.decode(enc if isinstance(enc, str) else "utf-8", errors="replace")
+                if func.attr == "encode" and isinstance(value, str):
+                    return value.encode(enc if isinstance(enc, str) else "utf-8", errors="replace")
+                raise DecodeError("unsupported decode/encode")
+        qn = self.qualname(func)
+        if qn is None:
+            raise DecodeError("unsupported callee")
+        args = [self.eval(a, depth + 1) for a in node.args]
+        kwargs = {k.arg: self.eval(k.value, depth + 1) for k in node.keywords if k.arg}
+        handler = _HANDLERS.get(qn) or _HANDLERS.get(qn.split(".", 1)[-1] if "." in qn else qn)
+        if handler is None:
+            if qn == "bytes.fromhex" and args and isinstance(args[0], str):
+                try:
+                    return bytes.fromhex(args[0])
+                except ValueError:
+                    raise DecodeError("bad hex literal") from None
+            raise DecodeError(f"call to {qn} is not a known decoder")
+        kind, fn = handler
+        data = args[0] if args else kwargs.get("data", kwargs.get("s", b""))
+        if isinstance(data, str):
+            data = data.encode("ascii", errors="replace")
+        if not isinstance(data, (bytes, bytearray)):
+            raise DecodeError(f"{qn} applied to a non-literal")
+        out = fn(bytes(data), kwargs, args[1:])
+        if kind:
+            self.kinds.append(kind)
+        return out
+
+
+class _Ref(str):
+    """A reference to a module attribute (e.g. lzma.FORMAT_RAW) used as a keyword value."""
+
+
+def _b85(data, kw, rest):
+    try:
+        return base64.b85decode(data)
+    except ValueError as exc:
+        raise DecodeError(f"malformed base85 literal ({exc})") from None
+
+
+def _a85(data, kw, rest):
+    try:
+        return base64.a85decode(data)
+    except ValueError as exc:
+        raise DecodeError(f"malformed ascii85 literal ({exc})") from None
+
+
+def _b64(data, kw, rest):
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"malformed base64 literal ({exc})") from None
+
+
+def _b32(data, kw, rest):
+    try:
+        return base64.b32decode(data)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"malformed base32 literal ({exc})") from None
+
+
+def _lzma(data, kw, rest):
+    fmt = kw.get("format")
+    raw = isinstance(fmt, str) and fmt.endswith("FORMAT_RAW")
+    filters = None
+    if raw:
+        filters = []
+        for f in kw.get("filters") or [{"id": "lzma.FILTER_LZMA2"}]:
+            if not isinstance(f, dict):
+                raise DecodeError("unsupported LZMA filter spec")
+            fid = f.get("id")
+            name = fid.rsplit(".", 1)[-1] if isinstance(fid, str) else None
+            if name is None or not hasattr(lzma, name):
+                raise DecodeError("unsupported LZMA filter id")
+            spec = {k: v for k, v in f.items() if k != "id" and isinstance(v, int)}
+            spec["id"] = getattr(lzma, name)
+            filters.append(spec)
+    return _bounded_lzma(data, raw, filters)
+
+
+def _zlib(data, kw, rest):
+    wbits = kw.get("wbits", rest[0] if rest else zlib.MAX_WBITS)
+    if not isinstance(wbits, int) or not -15 <= wbits <= 47:
+        wbits = zlib.MAX_WBITS
+    return _bounded_zlib(data, wbits)
+
+
+def _gzip(data, kw, rest):
+    return _bounded_zlib(data, 16 + zlib.MAX_WBITS)
+
+
+def _bz2(data, kw, rest):
+    return _bounded_bz2(data)
+
+
+def _codecs(data, kw, rest):
+    enc = rest[0] if rest else kw.get("encoding", "")
+    if enc in ("zlib", "zlib_codec"):
+        return _bounded_zlib(data)
+    if enc in ("base64", "base64_codec"):
+        return _b64(data, kw, [])
+    if enc in ("bz2", "bz2_codec"):
+        return _bounded_bz2(data)
+    if enc in ("hex", "hex_codec"):
+        try:
+            return codecs.decode(data, "hex")
+        except (binascii.Error, ValueError):
+            raise DecodeError("bad hex literal") from None
+    raise DecodeError(f"codecs.decode with {enc!r} is not supported")
+
+
+_HANDLERS: dict[str, tuple[str, Callable]] = {
+    "base64.b85decode": ("base85", _b85),
+    "base64.a85decode": ("ascii85", _a85),
+    "base64.b64decode": ("base64", _b64),
+    "base64.standard_b64decode": ("base64", _b64),
+    "base64.urlsafe_b64decode": ("base64", _b64),
+    "base64.b32decode": ("base32", _b32),
+    "binascii.a2b_base64": ("base64", _b64),
+    "lzma.decompress": ("lzma", _lzma),
+    "zlib.decompress": ("zlib", _zlib),
+    "gzip.decompress": ("gzip", _gzip),
+    "bz2.decompress": ("bz2", _bz2),
+    "codecs.decode": ("codecs", _codecs),
+}
+
+
+def _imports(tree: ast.Module) -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    return aliases
+
+
+def _module_constants(tree: ast.Module, ev: _Evaluator) -> dict[str, object]:
+    consts: dict[str, object] = {}
+    ev.constants = consts
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ev.eval(node.value)
+            except DecodeError:
+                continue
+            if isinstance(value, (str, bytes)) and not isinstance(value, _Ref):
+                consts[node.targets[0].id] = value
+    ev.kinds.clear()
+    return consts
+
+
+def _exec_calls(tree: ast.Module) -> list[ast.Call]:
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval"):
+            if node.args:
+                calls.append(node)
+        elif isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ("run_path",) and node.args:
+                calls.append(node)
+    return calls
+
+
+def _looks_like_stub(tree: ast.Module) -> bool:
+    """A stub is a short module whose real work is an exec() of decoded or loaded text."""
+    stmts = [s for s in tree.body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    return 0 < len(stmts) <= 6 and bool(_exec_calls(tree))
+
+
+def _shim_target(call: ast.Call, siblings: set[str], here: str) -> str | None:
+    """For `exec(open("x.py").read())`-style shims, the sibling file being run."""
+    names = [n.value for n in ast.walk(call) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    base = str(PurePosixPath(here).parent)
+    for s in names:
+        cand = s if base in ("", ".") else f"{base}/{s}"
+        if s.endswith(".py") and cand in siblings and cand != here:
+            return cand
+    # `__file__.replace("train_gpt", "train_gpt_decode")`-style: look for a sibling named by a fragment
+    for s in names:
+        for sib in sorted(siblings):
+            if sib != here and sib.endswith(".py") and PurePosixPath(sib).stem == s:
+                return sib
+    return None
+
+
+def _layer_kind(steps: list[str], call_text: str) -> str:
+    if "lzma" in steps:
+        return "lzma-raw" if "FORMAT_RAW" in call_text else "lzma-xz"
+    for k in ("zlib", "gzip", "bz2", "codecs"):
+        if k in steps:
+            return k
+    return steps[-1] if steps else "literal"
+
+
+def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | None:
+    """Peel up to MAX_LAYERS stub layers. Returns None when `source` is not a stub.
+
+    `siblings` maps other files in the folder (relative path) to their text, for exec-file shims.
+    Raises DecodeError when it is a stub that cannot be decoded.
+    """
+    text, kinds, layers, target = source, [], 0, None
+    while layers < MAX_LAYERS:
+        if len(text) > MAX_SOURCE_BYTES:
+            raise DecodeError("script too large to analyse")
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            break
+        if not _looks_like_stub(tree):
+            break
+        ev = _Evaluator(_imports(tree), {})
+        _module_constants(tree, ev)
+        decoded: str | None = None
+        errors = []
+        for call in _exec_calls(tree):
+            try:
+                value = ev.eval(call.args[0])
+            except DecodeError as exc:
+                errors.append(str(exc))
+                shim = _shim_target(call, set(siblings), target or path)
+                if shim is not None:
+                    decoded, target = siblings[shim], shim
+                    kinds.append("exec-file")
+                    break
+                continue
+            except (RecursionError, MemoryError):
+                raise DecodeError("stub expression too deep to decode") from None
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", errors="replace")
+            if isinstance(value, str) and not isinstance(value, _Ref):
+                decoded = value
+                kinds.append(_layer_kind(ev.kinds, ast.unparse(call)))
+                break
+        if decoded is None:
+            if layers == 0 and errors:
+                raise DecodeError(errors[0])
+            break
+        text, layers = decoded, layers + 1
+    if layers == 0:
+        return None
+    return Decoded(text=text, kind=kinds[0] if kinds else "literal", layers=layers, target=target)

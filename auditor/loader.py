@@ -1,0 +1,200 @@
+"""Folder -> Submission. Reads, never executes.
+
+The folder is untrusted: symlinks are not followed, hard links and special files are not read,
+sizes are checked before reading, and every decoding step is bounded. Problems become findings
+(rule FILES) so the review still gets written; only an unusable path is a tool error.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from auditor.decode import DecodeError, decode_stub
+from auditor.model import CodeFile, Evidence, Finding, Submission
+from auditor.subjson import parse_submission_json
+
+MAX_FILES = 5_000
+MAX_DEPTH = 8
+MAX_TEXT_BYTES = 64 * 1024 * 1024  # logs and code larger than this are not read
+MAX_README_BYTES = 2 * 1024 * 1024
+SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"}
+CODE_SUFFIXES = {".py": "python", ".c": "c", ".cc": "c", ".cpp": "c", ".cu": "c", ".cuh": "c", ".h": "c", ".hpp": "c"}
+
+
+class LoadError(Exception):
+    """The path cannot be audited at all (missing, not a folder, unreadable)."""
+
+
+def _finding(severity: str, message: str, path: str | None = None, text: str = "") -> Finding:
+    return Finding("FILES", severity, message, [Evidence(path, None, text)] if path else [])
+
+
+def _safe_name(rel: str) -> str:
+    """File names are attacker-chosen: keep them printable in reports."""
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in rel)
+
+
+def scan(root: Path) -> tuple[list[str], dict[str, os.stat_result], list[Finding]]:
+    """List regular files under root (relative POSIX paths, sorted) without following links."""
+    files: list[str] = []
+    stats: dict[str, os.stat_result] = {}
+    findings: list[Finding] = []
+    stack = [(root, 0)]
+    while stack:
+        d, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            rel = d.relative_to(root).as_posix()
+            findings.append(_finding("warn", f"folder could not be listed ({exc.strerror})", _safe_name(rel)))
+            continue
+        for e in entries:
+            rel = _safe_name(Path(e.path).relative_to(root).as_posix())
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                findings.append(_finding("warn", "file could not be inspected", rel))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                try:
+                    target = os.readlink(e.path)
+                except OSError:
+                    target = "?"
+                resolved = (Path(d) / target).resolve() if target != "?" else None
+                inside = resolved is not None and (resolved == root or root in resolved.parents)
+                findings.append(_finding(
+                    "warn" if inside else "fail",
+                    "symbolic link " + ("inside the folder; not followed" if inside else
+                                        "pointing outside the submission folder; not followed"),
+                    rel, _safe_name(target)[:200]))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if e.name in SKIP_DIRS:
+                    continue
+                if depth + 1 > MAX_DEPTH:
+                    findings.append(_finding("warn", f"folder nested deeper than {MAX_DEPTH} levels; not read", rel))
+                    continue
+                stack.append((Path(e.path), depth + 1))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                findings.append(_finding("warn", "special file (device, socket or pipe); not read", rel))
+                continue
+            if len(files) >= MAX_FILES:
+                findings.append(_finding("warn", f"more than {MAX_FILES} files; the rest were not read"))
+                return sorted(files), stats, findings
+            files.append(rel)
+            stats[rel] = st
+    return sorted(files), stats, findings
+
+
+def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Finding]) -> bytes | None:
+    if st.st_nlink > 1:
+        findings.append(_finding("warn", f"file has {st.st_nlink} hard links (may alias a file outside the "
+                                          "folder); not read", rel))
+        return None
+    if st.st_size > limit:
+        findings.append(_finding("warn", f"{st.st_size:,} bytes; larger than the {limit:,}-byte read limit, "
+                                          "not read", rel))
+        return None
+    try:
+        fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(limit + 1)[:limit]
+    except OSError as exc:
+        findings.append(_finding("warn", f"file could not be read ({exc.strerror})", rel))
+        return None
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def is_submission_json(rel: str) -> bool:
+    name = rel.lower()
+    return "/" not in rel and name.endswith(".json") and (name == "submission.json" or name.startswith("submission_"))
+
+
+def load_submission(path: str | os.PathLike) -> Submission:
+    from auditor.logparse import is_log_name, parse_log
+
+    root = Path(path)
+    try:
+        if not root.exists():
+            raise LoadError(f"{path}: no such folder")
+        if not root.is_dir():
+            raise LoadError(f"{path}: not a folder")
+        root = root.resolve()
+        os.listdir(root)
+    except PermissionError:
+        raise LoadError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
+
+    files, stats, findings = scan(root)
+    track = root.parent.name if root.parent.name.startswith("track_") else None
+    sub = Submission(root=root, name=_safe_name(root.name), track=track, files=files, load_findings=findings)
+
+    texts: dict[str, str] = {}
+    for rel in files:
+        suffix = PurePosixPath(rel).suffix.lower()
+        wanted = (suffix in CODE_SUFFIXES or is_log_name(rel) or is_submission_json(rel)
+                  or rel.lower() in ("readme.md", "requirements.txt"))
+        if not wanted:
+            continue
+        limit = MAX_README_BYTES if rel.lower() == "readme.md" else MAX_TEXT_BYTES
+        data = _read(root, rel, stats[rel], limit, findings)
+        if data is None:
+            continue
+        if is_submission_json(rel):
+            sub.meta_files.append(rel)
+            if len(sub.meta_files) == 1 or rel == "submission.json":
+                meta = parse_submission_json(rel, data)
+                if rel == "submission.json" or sub.meta.path is None:
+                    sub.meta = meta
+            continue
+        texts[rel] = _text(data)
+        if rel.lower() == "readme.md":
+            sub.readme, sub.readme_path = texts[rel], rel
+        elif rel.lower() == "requirements.txt":
+            sub.requirements = texts[rel]
+
+    for rel in files:
+        suffix = PurePosixPath(rel).suffix.lower()
+        if suffix in CODE_SUFFIXES and rel in texts:
+            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats))
+    for rel in files:
+        if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
+            sub.logs.append(rel)
+            try:
+                sub.runs.extend(parse_log(rel, texts[rel]))
+            except (RecursionError, MemoryError):
+                findings.append(_finding("warn", "log could not be parsed (too large or too deeply nested)", rel))
+    return sub
+
+
+def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict) -> CodeFile:
+    text = texts[rel]
+    shipped = text.encode("utf-8", errors="replace")
+    try:
+        fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            shipped = fh.read(MAX_TEXT_BYTES)
+    except OSError:
+        pass
+    cf = CodeFile(path=rel, shipped=shipped, text=text, kind=kind)
+    if kind != "python":
+        return cf
+    siblings = {k: v for k, v in texts.items() if k.endswith(".py")}
+    try:
+        decoded = decode_stub(text, rel, siblings)
+    except DecodeError as exc:
+        cf.decode_error = str(exc)
+        return cf
+    except (RecursionError, MemoryError):
+        cf.decode_error = "stub too deeply nested to decode"
+        return cf
+    if decoded is not None:
+        cf.text, cf.stub, cf.layers, cf.stub_target = decoded.text, decoded.kind, decoded.layers, decoded.target
+    return cf

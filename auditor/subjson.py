@@ -1,0 +1,182 @@
+"""submission.json: strict parse, lenient normalisation.
+
+No key appears in every real submission file, types drift (seeds as list or dict, string seed keys,
+`val_loss` sometimes holding a BPB value), so we keep the raw object, validate its types against a
+JSON schema (submission.schema.json, shipped beside this module) and derive the figures the rules need
+through documented fallbacks. Every oddity becomes a SUBMISSION_JSON finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from importlib import resources
+from statistics import fmean
+from typing import Any
+
+import jsonschema
+
+from auditor.model import Evidence, Finding, SubmissionMeta
+
+RULE_ID = "SUBMISSION_JSON"
+MAX_JSON_BYTES = 4 * 1024 * 1024
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(resources.files("auditor").joinpath("submission.schema.json").read_text("utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
+        return int(value)
+    return None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """First line on which each `"key":` appears (good enough to point a reviewer at a key)."""
+    lines: dict[str, int] = {}
+    for no, line in enumerate(text.splitlines(), 1):
+        for m in re.finditer(r'"([^"\\]{1,80})"\s*:', line[:10_000]):
+            lines.setdefault(m.group(1), no)
+    return lines
+
+
+def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
+    meta = SubmissionMeta(path=path)
+
+    def issue(severity: str, message: str, key: str | None = None, **extra: Any) -> None:
+        line = meta.line_of.get(key) if key else None
+        meta.issues.append(Finding(RULE_ID, severity, message, [Evidence(path, line, "")], "high", extra))
+
+    if len(data) > MAX_JSON_BYTES:
+        meta.parse_error = f"{len(data):,} bytes; larger than the {MAX_JSON_BYTES:,}-byte limit for a metadata file"
+        return meta
+    text = data.decode("utf-8", errors="replace")
+    meta.line_of = _key_lines(text)
+    duplicates: list[str] = []
+    non_finite: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in items:
+            if k in out:
+                duplicates.append(k)
+            out[k] = v
+        return out
+
+    def constant(name: str) -> float:
+        non_finite.append(name)
+        return math.nan
+
+    try:
+        obj = json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        msg = getattr(exc, "msg", None) or type(exc).__name__
+        where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        meta.parse_error = f"not valid JSON: {msg}{where}"
+        return meta
+    if not isinstance(obj, dict):
+        meta.parse_error = f"top level is a {type(obj).__name__}, not an object"
+        return meta
+    meta.raw = obj
+    for k in sorted(set(duplicates)):
+        issue("warn", f"key {k!r} appears more than once; JSON parsers keep the last value", k)
+    for c in sorted(set(non_finite)):
+        issue("warn", f"non-standard JSON constant {c} in the file; it is treated as missing")
+
+    for err in sorted(_validator().iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
+        key = str(err.absolute_path[0]) if err.absolute_path else None
+        where = "/".join(map(str, err.absolute_path)) or "(top level)"
+        issue("warn", f"{where}: {err.message[:200]}", key)
+
+    def s(key: str) -> str | None:
+        v = obj.get(key)
+        return v if isinstance(v, str) else None
+
+    meta.name = s("name") or s("run_name")
+    meta.author = s("author")
+    meta.github_id = s("github_id")
+    meta.track = s("track")
+    meta.date = s("date")
+
+    # per-seed results, keyed by int seed
+    for container in ("seed_results", "seeds"):
+        block = obj.get(container)
+        if isinstance(block, dict):
+            for k, v in block.items():
+                seed = _int(k)
+                if seed is None or not isinstance(v, dict):
+                    issue("warn", f"{container}: entry {str(k)[:40]!r} is not a seed-keyed object", container)
+                    continue
+                meta.seed_results.setdefault(seed, {}).update(v)
+    seeds = obj.get("seeds")
+    if isinstance(seeds, list):
+        for v in seeds:
+            seed = _int(v)
+            if seed is None:
+                issue("warn", f"seeds: {str(v)[:40]!r} is not an integer seed", "seeds")
+            else:
+                meta.seeds.append(seed)
+    for seed in sorted(meta.seed_results):
+        if seed not in meta.seeds:
+            meta.seeds.append(seed)
+    if not meta.seeds and _int(obj.get("seed")) is not None:
+        meta.seeds.append(_int(obj.get("seed")))
+
+    seed_bpbs = [b for b in (_number(r.get("val_bpb")) for r in meta.seed_results.values()) if b is not None]
+    for key in ("val_bpb", "mean_val_bpb", "mean_bpb"):
+        if _number(obj.get(key)) is not None:
+            meta.val_bpb, meta.val_bpb_source = _number(obj[key]), key
+            break
+    else:
+        if seed_bpbs:
+            meta.val_bpb, meta.val_bpb_source = fmean(seed_bpbs), "mean of per-seed val_bpb"
+    if meta.val_bpb_source not in (None, "val_bpb"):
+        issue("info", f"no numeric `val_bpb` key; using {meta.val_bpb_source} = {meta.val_bpb:.8f}",
+              meta.val_bpb_source if meta.val_bpb_source in obj else None)
+    elif meta.val_bpb is None:
+        issue("warn", "no val_bpb claim found (val_bpb, mean_val_bpb, mean_bpb or per-seed values)")
+
+    for key in ("val_loss", "mean_val_loss", "val_loss_nats", "mean_val_loss_nats"):
+        if _number(obj.get(key)) is not None:
+            meta.val_loss = _number(obj[key])
+            break
+
+    for key in ("bytes_total", "artifact_bytes_max"):
+        if _int(obj.get(key)) is not None:
+            meta.bytes_total = _int(obj[key])
+            break
+    else:
+        per_seed = [b for b in (_int(r.get("artifact_bytes")) for r in meta.seed_results.values()) if b is not None]
+        if per_seed:
+            meta.bytes_total = max(per_seed)
+        else:
+            for key in ("artifact_bytes", "artifact_size_bytes"):
+                if _int(obj.get(key)) is not None:
+                    meta.bytes_total = _int(obj[key])
+                    break
+    for key in ("bytes_code", "code_bytes"):
+        if _int(obj.get(key)) is not None:
+            meta.bytes_code = _int(obj[key])
+            break
+    return meta

@@ -1,0 +1,1 @@
+"""Renderers: Markdown review, JSON, SARIF and GitHub annotations, from an audit result."""

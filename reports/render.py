@@ -1,0 +1,139 @@
+"""Render an AuditResult as Markdown (the maintainer's review) or JSON (machines).
+
+Both are pure functions of the result: no clock, no absolute paths, no environment, so the same
+folder gives byte-identical output anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from reports import escape
+
+FORMATS = ("md", "json")
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined,
+                      autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["md"] = escape.md
+    env.filters["code"] = escape.code
+    env.filters["num"] = _num
+    env.filters["ms_s"] = lambda v: "—" if v is None else f"{v / 1000:.1f} s"
+    env.filters["int"] = lambda v: "—" if v is None else f"{int(v):,}"
+    return env
+
+
+def _num(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:.{digits}f}"
+
+
+def to_json_text(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+
+
+def render_json(result) -> str:
+    from auditor.audit import result_to_json
+
+    return to_json_text(_finite(result_to_json(result)))
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN/Infinity; a figure read as such is reported as a string."""
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+STATUS_ICON = {"fail": "❌ fail", "review": "⚠️ review", "warn": "⚠️ warn", "info": "ℹ️ info",
+               "pass": "✅ pass", "n/a": "— n/a"}
+VERDICT_ICON = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "NEEDS_REVIEW": "⚠️ NEEDS_REVIEW"}
+
+
+def review_context(result) -> dict[str, Any]:
+    """Everything the Markdown templates need, pre-digested (templates stay logic-light)."""
+    sub = result.submission
+    by_rule: dict[str, list] = {}
+    for f in result.findings:
+        by_rule.setdefault(f.rule, []).append(f)
+    rows = []
+    for r in result.rules:
+        fs = by_rule.get(r.id, [])
+        status = result.rule_status(r.id)
+        headline = next((f.message for f in fs if f.severity in ("fail", "warn")), fs[0].message if fs else "")
+        rows.append({"id": r.id, "title": r.title, "status": STATUS_ICON[status], "headline": headline})
+    must_fix = [f for f in result.findings if f.severity == "fail"]
+    review = [f for f in result.findings if f.severity == "warn"]
+    runs = []
+    for run in sub.runs:
+        score = run.score_phase
+        runs.append({
+            "log": run.path + (f" #{run.index + 1}" if run.index else ""),
+            "seed": None if run.seed is None else run.seed.value,
+            "train_ms": None if run.train_time_ms is None else run.train_time_ms.value,
+            "eval_s": _eval_seconds(run),
+            "val_tokens": None if run.val_tokens is None else run.val_tokens.value,
+            "label": None if score is None else score.label,
+            "val_loss": None if score is None else score.val_loss,
+            "val_bpb": None if score is None else score.val_bpb,
+            "total_bytes": None if run.total_bytes is None else run.total_bytes.value,
+        })
+    not_checked = [
+        "whether the shipped code reproduces these logs (nothing was executed)" if not result.options.gauntlet
+        else "full-scale reproduction on 8xH100 (the gauntlet ran a shrunken CPU run)",
+        "hardware claims (8xH100 SXM) and wall-clock outside the logged timers",
+        "originality, attribution and chronological PR order",
+    ]
+    not_checked.extend(result.sections.get("not_checked", []))
+    return {
+        "name": sub.name,
+        "track": sub.track,
+        "verdict": result.verdict,
+        "verdict_icon": VERDICT_ICON[result.verdict],
+        "meta": sub.meta,
+        "rows": rows,
+        "runs": runs,
+        "must_fix": must_fix,
+        "review": review,
+        "findings": result.findings,
+        "by_rule": by_rule,
+        "evidence_by_rule": {k: [f for f in v if f.severity != "pass"] for k, v in by_rule.items()
+                             if any(f.severity != "pass" for f in v)},
+        "rules": {r.id: r for r in result.rules},
+        "counts": {s: sum(1 for f in result.findings if f.severity == s) for s in ("fail", "warn", "info", "pass")},
+        "reference": result.options.reference,
+        "sections": result.sections,
+        "not_checked": not_checked,
+    }
+
+
+def _eval_seconds(run) -> float | None:
+    if run.total_eval_time_s is not None:
+        return float(run.total_eval_time_s.value)
+    times = [p.eval_time_ms for p in run.phases if p.is_final and p.eval_time_ms is not None]
+    return sum(times) / 1000 if times else None
+
+
+def render_markdown(result, template: str = "review.md.j2", **extra: Any) -> str:
+    ctx = review_context(result)
+    ctx.update(extra)
+    return _env().get_template(template).render(**ctx)
+
+
+def render(result, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(result)
+    return render_markdown(result)

@@ -1,0 +1,130 @@
+"""ARTIFACT_SIZE: code bytes + compressed model bytes <= 16,000,000 on every seed."""
+
+from __future__ import annotations
+
+import re
+
+from auditor.model import Evidence, Finding, Submission
+from rules._util import run_label
+from rules.base import AuditContext, Rule, README_RULES, issue, pr
+from rules.canon import CAP_BYTES
+
+EXPLANATION = """
+The artifact is the counted code plus the compressed model, capped at 16,000,000 decimal bytes
+(not 16 MiB), and the cap holds for every seed's artifact, not the mean.
+
+For each run the auditor takes the last qualified "Total submission size <tag>" line (the
+unqualified total in root-style logs is the raw checkpoint plus code and is ignored). It then
+recomputes the total from the compressed model bytes and the code actually shipped in the folder,
+and reports which convention makes the artifact fit: the shipped file(s), the logged code size, or
+the logged compressed-code size (scripts from April 2026 count an lzma+base85 wrapper of a minified
+copy of the readable script). A shipped script that only execs a sibling file counts that file too.
+Helper sources the script imports or compiles at eval time (C++ kernels, extra .py modules) are
+outside every logged count; they are flagged for a maintainer to decide.
+"""
+
+
+def counted_code(sub: Submission) -> tuple[int | None, list[str]]:
+    """Bytes of the code that runs, as shipped: the entry script, plus the target of an exec shim."""
+    entry = sub.entry_point
+    if entry is None:
+        return None, []
+    total, parts = entry.shipped_bytes, [entry.path]
+    if entry.stub == "exec-file" and entry.stub_target:
+        target = sub.code_file(entry.stub_target)
+        if target is not None:
+            total += target.shipped_bytes
+            parts.append(target.path)
+    return total, parts
+
+
+def helper_sources(sub: Submission) -> list[tuple[str, int]]:
+    """Other code files the entry script names (import or file name): they run but are not counted."""
+    entry = sub.entry_point
+    if entry is None or not entry.text:
+        return []
+    out = []
+    for c in sub.code:
+        if c is entry or c.path == entry.stub_target:
+            continue
+        name = c.path.rsplit("/", 1)[-1]
+        stem = name.rsplit(".", 1)[0]
+        if not re.match(r"^[A-Za-z_]\w*$", stem):
+            continue
+        pattern = rf"(^|\n)\s*(from\s+{stem}\b|import\s+[\w, ]*\b{stem}\b)|{re.escape(name)}"
+        if re.search(pattern, entry.text):
+            out.append((c.path, c.shipped_bytes))
+    return out
+
+
+def check(ctx: AuditContext) -> list[Finding]:
+    sub = ctx.submission
+    out: list[Finding] = []
+    code_bytes, code_parts = counted_code(sub)
+    worst: int | None = None
+    for run in sub.runs:
+        label = run_label(run)
+        total = run.total_bytes
+        model = run.model_bytes
+        if total is None and model is None:
+            continue
+        conventions = {}
+        if model is not None:
+            if code_bytes is not None:
+                conventions["shipped code"] = model.value + code_bytes
+            if run.code_bytes is not None:
+                conventions["logged code size"] = model.value + run.code_bytes.value
+            if run.code_bytes_compressed is not None:
+                conventions["logged compressed code"] = model.value + run.code_bytes_compressed.value
+        fits = sorted(k for k, v in conventions.items() if v <= CAP_BYTES)
+        data = {"run": label, "logged_total": None if total is None else total.value,
+                "model_bytes": None if model is None else model.value, "conventions": conventions}
+        ev = [e.evidence() for e in (total, model, run.code_bytes, run.code_bytes_compressed) if e is not None]
+        figure = total.value if total is not None else conventions.get("shipped code")
+        if figure is None:
+            continue
+        worst = figure if worst is None else max(worst, figure)
+        if figure > CAP_BYTES:
+            what = "logged total" if total is not None else "compressed model + shipped code"
+            extra = f"; it would fit under: {', '.join(fits)}" if fits else ""
+            out.append(RULE.finding("fail", f"{label}: {what} is {figure:,} bytes, {figure - CAP_BYTES:,} over "
+                                            f"the 16,000,000-byte cap{extra}", ev, **data))
+        elif "shipped code" in conventions and conventions["shipped code"] > CAP_BYTES:
+            basis = ("the logged compressed-code size" if run.code_bytes_compressed is not None
+                     else "the logged code size")
+            out.append(RULE.finding(
+                "warn", f"{label}: fits at {figure:,} bytes only with {basis}; compressed model + the shipped "
+                        f"{' + '.join(code_parts)} ({code_bytes:,} B) is {conventions['shipped code']:,} bytes. "
+                        "Confirm the counted code is reproducible from the shipped file", ev, **data))
+    meta = sub.meta
+    if meta.bytes_total is not None and meta.bytes_total > CAP_BYTES:
+        out.append(RULE.finding("fail", f"submission.json bytes_total is {meta.bytes_total:,}, over the cap",
+                                [Evidence(meta.path, meta.line_of.get("bytes_total"))]))
+    for path, size in helper_sources(sub):
+        out.append(RULE.finding("warn", f"{path} ({size:,} B) is imported or compiled by the training script but "
+                                        "is outside the counted code; counted code should live in train_gpt.py",
+                                [Evidence(path)], confidence="medium"))
+    try:
+        from rules import code_side
+    except ImportError:
+        code_side = None
+    if code_side is not None:
+        out.extend(code_side.artifact_size_findings(ctx))
+    if worst is None and meta.bytes_total is None:
+        out.append(RULE.finding("warn", "no artifact size in the logs or submission.json; the cap cannot be checked"))
+    elif not [f for f in out if f.severity in ("fail", "warn")]:
+        shown = worst if worst is not None else meta.bytes_total
+        out.append(RULE.finding("pass", f"largest artifact {shown:,} bytes, {CAP_BYTES - shown:,} under the cap",
+                                largest=shown))
+    return out
+
+
+RULE = Rule(
+    id="ARTIFACT_SIZE",
+    title="Artifact within 16,000,000 bytes on every seed",
+    summary="Code bytes plus compressed model bytes, recomputed from the shipped files and the logs, stay within "
+            "16,000,000 decimal bytes for every seed.",
+    explanation=EXPLANATION,
+    citations=(README_RULES + "#faq", pr(1835), pr(1809), issue(43), pr(1514)),
+    check=check,
+)

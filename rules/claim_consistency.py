@@ -1,0 +1,158 @@
+"""CLAIM_CONSISTENCY: the numbers in submission.json are the numbers in the logs and files."""
+
+from __future__ import annotations
+
+from statistics import fmean
+
+from auditor.model import Evidence, Finding, RunEvidence
+from rules._util import distinct_runs, run_label
+from rules.artifact_size import counted_code
+from rules.base import AuditContext, Rule, README_RULES, pr
+
+EXPLANATION = """
+A submission's val_bpb must be the arithmetic mean of the per-seed final score lines of its logs.
+The auditor recomputes that mean and compares it with the claim at the claim's own precision. When
+they differ it looks for the label whose mean the claim does match (a pre-quantisation line, a
+non-sliding roundtrip, a single seed) so the maintainer sees what was reported. It also checks
+per-seed values in submission.json against each seed's log, whether `val_loss` holds a BPB value,
+whether bytes_total agrees with the logged totals, whether the logged code size equals the shipped
+script, and whether source embedded in a log equals the shipped (or decoded) script — a mismatch
+means the shipped file is not the one that produced the logs.
+"""
+
+
+def _tol(value: float) -> float:
+    s = repr(value)
+    decimals = len(s.split(".")[1]) if "." in s and "e" not in s else 8
+    return 0.5 * 10 ** -min(decimals, 8) + 2e-8
+
+
+def _label_means(runs: list[RunEvidence]) -> dict[str, float]:
+    """Mean val_bpb per final label present in every run (last occurrence per run)."""
+    per: dict[str, list[float]] = {}
+    for r in runs:
+        last: dict[str, float] = {}
+        for p in r.phases:
+            last[p.label] = p.val_bpb
+        for k, v in last.items():
+            per.setdefault(k, []).append(v)
+    return {k: fmean(v) for k, v in per.items() if len(v) == len(runs)}
+
+
+def check(ctx: AuditContext) -> list[Finding]:
+    sub = ctx.submission
+    meta = sub.meta
+    out: list[Finding] = []
+    runs = [r for r in distinct_runs(sub) if r.score_phase is not None]
+    if meta.seeds:
+        chosen = [r for r in runs if r.seed is not None and r.seed.value in meta.seeds]
+        runs = chosen or runs
+    json_ev = [Evidence(meta.path, meta.line_of.get(meta.val_bpb_source or "val_bpb"))] if meta.path else []
+    if meta.val_bpb is not None and runs:
+        mean = fmean(r.score_phase.val_bpb for r in runs)
+        ev = json_ev + [r.score_phase.evidence() for r in runs]
+        data = {"claimed": meta.val_bpb, "log_mean": round(mean, 8), "runs": len(runs)}
+        if abs(mean - meta.val_bpb) > _tol(meta.val_bpb):
+            alt = [k for k, v in _label_means(runs).items() if abs(v - meta.val_bpb) <= _tol(meta.val_bpb)]
+            single = [r for r in runs if abs(r.score_phase.val_bpb - meta.val_bpb) <= _tol(meta.val_bpb)]
+            if alt:
+                out.append(RULE.finding("warn", f"claimed val_bpb {meta.val_bpb} is the mean of the `{alt[0]}` lines, "
+                                                f"not of the final score lines `{runs[0].score_phase.label}` "
+                                                f"(mean {mean:.8f})", ev, **data))
+            elif single and len(runs) > 1:
+                out.append(RULE.finding("warn", f"claimed val_bpb {meta.val_bpb} is one run's value "
+                                                f"({run_label(single[0])}), not the mean {mean:.8f} of "
+                                                f"{len(runs)} runs", ev, **data))
+            else:
+                out.append(RULE.finding("fail", f"claimed val_bpb {meta.val_bpb} is not backed by the logs: the "
+                                                f"{len(runs)} final score line(s) average {mean:.8f}", ev, **data))
+    raw = meta.raw or {}
+    if runs:
+        mean = fmean(r.score_phase.val_bpb for r in runs)
+        if "val_loss" in raw and "val_bpb" not in raw and isinstance(raw["val_loss"], (int, float)) \
+                and not isinstance(raw["val_loss"], bool) and abs(raw["val_loss"] - mean) <= _tol(float(raw["val_loss"])):
+            out.append(RULE.finding("warn", f"`val_loss` ({raw['val_loss']}) holds a BPB value: it equals the "
+                                            f"mean log val_bpb {mean:.8f}; there is no `val_bpb` key",
+                                    [Evidence(meta.path, meta.line_of.get("val_loss"))]))
+        elif meta.val_loss is not None:
+            lmean = fmean(r.score_phase.val_loss for r in runs)
+            if abs(lmean - meta.val_loss) > _tol(meta.val_loss):
+                out.append(RULE.finding("warn", f"claimed val_loss {meta.val_loss} differs from the logs' mean "
+                                                f"{lmean:.8f}", [Evidence(meta.path, meta.line_of.get("val_loss"))]))
+    by_seed = {r.seed.value: r for r in runs if r.seed is not None}
+    for seed, res in sorted(meta.seed_results.items()):
+        r = by_seed.get(seed)
+        v = res.get("val_bpb")
+        if r is None or not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        if abs(r.score_phase.val_bpb - v) > _tol(float(v)):
+            out.append(RULE.finding("warn", f"seed {seed}: submission.json says val_bpb {v}, its log says "
+                                            f"{r.score_phase.val_bpb:.8f} ({r.score_phase.label})",
+                                    [Evidence(meta.path, meta.line_of.get(str(seed))), r.score_phase.evidence()]))
+    totals = [r.total_bytes.value for r in distinct_runs(sub) if r.total_bytes is not None]
+    if meta.bytes_total is not None and totals:
+        if meta.bytes_total < max(totals) and meta.bytes_total != round(fmean(totals)):
+            out.append(RULE.finding("warn", f"submission.json bytes_total {meta.bytes_total:,} is below the largest "
+                                            f"logged total {max(totals):,}",
+                                    [Evidence(meta.path, meta.line_of.get("bytes_total"))]))
+    out.extend(_code_checks(ctx))
+    if not [f for f in out if f.severity in ("fail", "warn")]:
+        if meta.val_bpb is not None and runs:
+            out.append(RULE.finding("pass", f"claimed val_bpb {meta.val_bpb} equals the mean of {len(runs)} final "
+                                            "score line(s); sizes and code agree"))
+        elif not runs:
+            out.append(RULE.finding("info", "no final score line to compare the claims with"))
+    return out
+
+
+def _code_checks(ctx: AuditContext) -> list[Finding]:
+    sub = ctx.submission
+    entry = sub.entry_point
+    if entry is None:
+        return []
+    shipped, parts = counted_code(sub)
+    out = []
+    logged = {}
+    for r in distinct_runs(sub):
+        fig = r.code_bytes_raw or r.code_bytes
+        if fig is not None:
+            logged.setdefault(int(fig.value), fig)
+    readable = entry.shipped_bytes if entry.stub is None else None
+    for value, fig in sorted(logged.items()):
+        candidates = {shipped}
+        if readable is not None:
+            candidates.add(readable)
+        if entry.stub == "exec-file" and entry.stub_target and sub.code_file(entry.stub_target):
+            candidates.add(sub.code_file(entry.stub_target).shipped_bytes)
+        if value not in candidates:
+            out.append(RULE.finding("warn", f"logged code size {value:,} B differs from the shipped "
+                                            f"{' + '.join(parts)} ({shipped:,} B): the shipped script is not "
+                                            "byte-identical to the one that ran", [fig.evidence(), Evidence(entry.path)],
+                                    logged=value, shipped=shipped))
+    code_text = entry.text if entry.stub != "exec-file" else (sub.code_file(entry.stub_target).text
+                                                              if sub.code_file(entry.stub_target or "") else entry.text)
+    seen = set()
+    for r in sub.runs:
+        if not r.embedded_source or code_text is None or r.path in seen:
+            continue
+        seen.add(r.path)
+        a, b = r.embedded_source.rstrip("\n"), code_text.rstrip("\n")
+        if a != b:
+            al, bl = a.splitlines(), b.splitlines()
+            first = next((i for i, (x, y) in enumerate(zip(al, bl)) if x != y), min(len(al), len(bl)))
+            line = (r.embedded_source_line or 1) + first
+            out.append(RULE.finding("warn", f"{r.path}: the source embedded in the log differs from the shipped "
+                                            f"{entry.path} (first difference at line {first + 1} of the script)",
+                                    [Evidence(r.path, line), Evidence(entry.path, first + 1)]))
+    return out
+
+
+RULE = Rule(
+    id="CLAIM_CONSISTENCY",
+    title="Claims match the logs and files",
+    summary="submission.json's val_bpb is the mean of the per-seed final score lines; sizes and code agree with "
+            "what was shipped.",
+    explanation=EXPLANATION,
+    citations=(README_RULES + "#submission-process", pr(1902)),
+    check=check,
+)

@@ -1,0 +1,61 @@
+"""SEEDS: at least three distinct seeds of one configuration, each with its own log."""
+
+from __future__ import annotations
+
+from auditor.model import Evidence, Finding
+from rules._util import distinct_runs, is_non_record, run_label
+from rules.base import AuditContext, Rule, README_RULES, pr
+
+EXPLANATION = """
+A leaderboard row needs a mean over (normally) three training runs with distinct seeds, all from the
+same submitted configuration, each backed by its own log. The auditor counts distinct seeds among
+runs that reached a final score line (a train.log that repeats a seed log counts once), checks that
+the seeds listed in submission.json have logs, and that the runs look like one configuration: the
+same score label, validation token count, world size and logged code size. Fewer than three seeds
+fails a record submission and is a warning for a non-record one.
+"""
+
+
+def check(ctx: AuditContext) -> list[Finding]:
+    sub = ctx.submission
+    non_record = is_non_record(sub)
+    out: list[Finding] = []
+    runs = [r for r in distinct_runs(sub) if r.score_phase is not None]
+    seeds = sorted({r.seed.value for r in runs if r.seed is not None})
+    unseeded = [r for r in runs if r.seed is None]
+    for r in unseeded:
+        out.append(RULE.finding("warn", f"{run_label(r)}: no seed could be read from the log", [Evidence(r.path)]))
+    n = len(seeds)
+    if n < 3:
+        sev = "warn" if non_record else "fail"
+        out.append(RULE.finding(sev, f"{n} distinct seed(s) with a final score line ({', '.join(map(str, seeds)) or 'none'}); "
+                                     "a record needs at least 3", [Evidence(r.path) for r in runs], seeds=seeds))
+    listed = [s for s in sub.meta.seeds if s not in seeds]
+    if listed:
+        out.append(RULE.finding("warn", "submission.json lists seed(s) with no log: " + ", ".join(map(str, listed)),
+                                [Evidence(sub.meta.path, sub.meta.line_of.get("seeds"))], missing=listed))
+    for attr, what in (("val_tokens", "validation token count"), ("world_size", "world size"),
+                       ("code_bytes", "logged code size")):
+        values = {getattr(r, attr).value for r in runs if getattr(r, attr) is not None}
+        if len(values) > 1:
+            out.append(RULE.finding("warn", f"runs differ in {what}: {', '.join(str(v) for v in sorted(values))}; "
+                                            "are they one configuration?",
+                                    [getattr(r, attr).evidence() for r in runs if getattr(r, attr) is not None]))
+    labels = {r.score_phase.label for r in runs}
+    if len(labels) > 1:
+        out.append(RULE.finding("warn", "runs end on different score lines: " + ", ".join(sorted(labels)),
+                                [r.score_phase.evidence() for r in runs]))
+    if not [f for f in out if f.severity in ("fail", "warn")]:
+        out.append(RULE.finding("pass", f"{n} distinct seeds ({', '.join(map(str, seeds))}) with consistent runs",
+                                seeds=seeds))
+    return out
+
+
+RULE = Rule(
+    id="SEEDS",
+    title="Three or more seeds of one configuration",
+    summary="At least three distinct seeds, each with a log and a final score line, from the same configuration.",
+    explanation=EXPLANATION,
+    citations=(README_RULES + "#submission-process", pr(1902), pr(2124)),
+    check=check,
+)
