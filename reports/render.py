@@ -73,7 +73,7 @@ def review_context(result) -> dict[str, Any]:
     for r in result.rules:
         fs = by_rule.get(r.id, [])
         status = result.rule_status(r.id)
-        headline = next((f.message for f in fs if f.severity in ("fail", "warn")), fs[0].message if fs else "")
+        headline = next((f.message for sev in ("fail", "warn", "pass", "info") for f in fs if f.severity == sev), "")
         rows.append({"id": r.id, "title": r.title, "status": STATUS_ICON[status], "headline": headline})
     must_fix = [f for f in result.findings if f.severity == "fail"]
     review = [f for f in result.findings if f.severity == "warn"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from auditor.model import Evidence, Finding, Submission
-from rules._util import run_label
+from rules._util import distinct_runs, run_label
 from rules.base import AuditContext, Rule, README_RULES, issue, pr
 from rules.canon import CAP_BYTES
 
@@ -62,7 +62,7 @@ def check(ctx: AuditContext) -> list[Finding]:
     out: list[Finding] = []
     code_bytes, code_parts = counted_code(sub)
     worst: int | None = None
-    for run in sub.runs:
+    for run in distinct_runs(sub):
         label = run_label(run)
         total = run.total_bytes
         model = run.model_bytes

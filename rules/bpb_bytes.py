@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from auditor.model import Evidence, Finding
-from rules._util import distinct_runs, run_label
+from rules._util import distinct_runs, run_label, score_phase
 from rules.base import AuditContext, Rule, issue, pr
 from rules.canon import VAL_BYTES, VAL_BYTES_TOLERANCE
 
@@ -52,7 +52,7 @@ def check(ctx: AuditContext) -> list[Finding]:
     out: list[Finding] = []
     checked = []
     for run in distinct_runs(sub):
-        score = run.score_phase
+        score = score_phase(run, ctx)
         if score is None or run.val_tokens is None:
             continue
         label = run_label(run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from statistics import fmean
 
 from auditor.model import Evidence, Finding, RunEvidence
-from rules._util import distinct_runs, run_label
+from rules._util import claimed_label, distinct_runs, run_label, score_phase
 from rules.artifact_size import counted_code
 from rules.base import AuditContext, Rule, README_RULES, pr
 
@@ -55,10 +55,16 @@ def check(ctx: AuditContext) -> list[Finding]:
         if abs(mean - meta.val_bpb) > _tol(meta.val_bpb):
             alt = [k for k, v in _label_means(runs).items() if abs(v - meta.val_bpb) <= _tol(meta.val_bpb)]
             single = [r for r in runs if abs(r.score_phase.val_bpb - meta.val_bpb) <= _tol(meta.val_bpb)]
-            if alt:
+            final_alt = [k for k in alt if k == claimed_label(ctx)]
+            last_labels = ", ".join(sorted({r.score_phase.label for r in runs}))
+            if final_alt:
+                out.append(RULE.finding("info", f"claimed val_bpb {meta.val_bpb} is the mean of the `{final_alt[0]}` "
+                                                f"lines; some logs continue with later evaluations ({last_labels}) "
+                                                "that are not part of the claim", ev, **data))
+            elif alt:
                 out.append(RULE.finding("warn", f"claimed val_bpb {meta.val_bpb} is the mean of the `{alt[0]}` lines, "
-                                                f"not of the final score lines `{runs[0].score_phase.label}` "
-                                                f"(mean {mean:.8f})", ev, **data))
+                                                f"not of the final score lines ({last_labels}, mean {mean:.8f})",
+                                        ev, **data))
             elif single and len(runs) > 1:
                 out.append(RULE.finding("warn", f"claimed val_bpb {meta.val_bpb} is one run's value "
                                                 f"({run_label(single[0])}), not the mean {mean:.8f} of "
@@ -85,10 +91,11 @@ def check(ctx: AuditContext) -> list[Finding]:
         v = res.get("val_bpb")
         if r is None or not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
-        if abs(r.score_phase.val_bpb - v) > _tol(float(v)):
+        phase = score_phase(r, ctx)
+        if abs(phase.val_bpb - v) > _tol(float(v)):
             out.append(RULE.finding("warn", f"seed {seed}: submission.json says val_bpb {v}, its log says "
-                                            f"{r.score_phase.val_bpb:.8f} ({r.score_phase.label})",
-                                    [Evidence(meta.path, meta.line_of.get(str(seed))), r.score_phase.evidence()]))
+                                            f"{phase.val_bpb:.8f} ({phase.label})",
+                                    [Evidence(meta.path, meta.line_of.get(str(seed))), phase.evidence()]))
     totals = [r.total_bytes.value for r in distinct_runs(sub) if r.total_bytes is not None]
     if meta.bytes_total is not None and totals:
         if meta.bytes_total < max(totals) and meta.bytes_total != round(fmean(totals)):

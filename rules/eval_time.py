@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.model import Finding
-from rules._util import distinct_runs, eval_phases_once, is_non_record, run_label
+from rules._util import distinct_runs, eval_phases_once, is_non_record, run_label, score_phase
 from rules.base import AuditContext, Rule, README_RULES, issue, pr
 from rules.canon import EVAL_CAP_S
 
@@ -24,7 +24,15 @@ def check(ctx: AuditContext) -> list[Finding]:
     worst = None
     for run in distinct_runs(sub):
         label = run_label(run)
-        phases = eval_phases_once(run)
+        all_phases = eval_phases_once(run)
+        scored = score_phase(run, ctx)
+        cut = next((i for i, p in enumerate(all_phases) if scored is not None and p.line >= scored.line
+                    and p.path == scored.path), None)
+        phases = all_phases if cut is None else all_phases[: cut + 1]
+        if scored is not None and cut is None and all_phases and all_phases[-1].line > scored.line:
+            phases = [p for p in all_phases if p.line <= scored.line]
+        kept = {id(p) for p in phases}  # identity, not ==: a flood of phases must stay linear
+        later = [p for p in all_phases if id(p) not in kept]
         if run.total_eval_time_s is not None:
             seconds = float(run.total_eval_time_s.value)
             ev = [run.total_eval_time_s.evidence()]
@@ -41,6 +49,11 @@ def check(ctx: AuditContext) -> list[Finding]:
             excluded.append(f"compile warm-up {run.compile_warmup_s.value:.1f} s")
             ev.append(run.compile_warmup_s.evidence())
         note = f" (excludes {', '.join(excluded)})" if excluded else ""
+        if later and basis.startswith("sum"):
+            extra_s = sum(p.eval_time_ms for p in later) / 1000
+            out.append(RULE.finding("info", f"{label}: after the reported score the log runs further evaluations "
+                                            f"({', '.join(p.label for p in later)}, {extra_s:.1f} s) that are not "
+                                            "part of the claim", [p.evidence() for p in later]))
         data = {"run": label, "eval_seconds": round(seconds, 3), "basis": basis}
         if seconds > EVAL_CAP_S:
             out.append(RULE.finding("info" if non_record else "fail",

@@ -37,7 +37,7 @@ def check(ctx: AuditContext) -> list[Finding]:
                                             "was prepared and that no validation document is in them",
                                     [ts.evidence()], train_shards=n))
         elif doubled:
-            out.append(RULE.finding("warn", f"{label}: doubled `datasets/datasets` path; check the data preparation",
+            out.append(RULE.finding("info", f"{label}: doubled `datasets/datasets` path; check the data preparation",
                                     [ts.evidence()]))
     if not out:
         out.append(RULE.finding("pass" if seen else "info",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.model import Evidence, Finding
-from rules._util import distinct_runs, is_non_record, run_label
+from rules._util import distinct_runs, is_non_record, run_label, score_phase
 from rules.base import AuditContext, Rule, README_RULES, pr
 
 EXPLANATION = """
@@ -41,10 +41,10 @@ def check(ctx: AuditContext) -> list[Finding]:
             out.append(RULE.finding("warn", f"runs differ in {what}: {', '.join(str(v) for v in sorted(values))}; "
                                             "are they one configuration?",
                                     [getattr(r, attr).evidence() for r in runs if getattr(r, attr) is not None]))
-    labels = {r.score_phase.label for r in runs}
+    labels = {score_phase(r, ctx).label for r in runs}
     if len(labels) > 1:
         out.append(RULE.finding("warn", "runs end on different score lines: " + ", ".join(sorted(labels)),
-                                [r.score_phase.evidence() for r in runs]))
+                                [score_phase(r, ctx).evidence() for r in runs]))
     if not [f for f in out if f.severity in ("fail", "warn")]:
         out.append(RULE.finding("pass", f"{n} distinct seeds ({', '.join(map(str, seeds))}) with consistent runs",
                                 seeds=seeds))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from statistics import fmean
 
 from auditor.model import Finding
-from rules._util import distinct_runs, is_non_record
+from rules._util import distinct_runs, is_non_record, score_phase
 from rules.base import AuditContext, Rule, README_RULES, issue, pr
 from rules.stats import one_sample_greater, welch_less
 
@@ -36,9 +36,10 @@ def check(ctx: AuditContext) -> list[Finding]:
         return [RULE.finding("info", "no frontier given (use --against FOLDER or --sota-bpb X); significance not "
                                      "tested")]
     runs = [r for r in distinct_runs(sub) if r.score_phase is not None and r.seed is not None]
-    bpbs = [r.score_phase.val_bpb for r in runs]
-    losses = [r.score_phase.val_loss for r in runs]
-    ev = [r.score_phase.evidence() for r in runs]
+    phases = [score_phase(r, ctx) for r in runs]
+    bpbs = [p.val_bpb for p in phases]
+    losses = [p.val_loss for p in phases]
+    ev = [p.evidence() for p in phases]
     if len(bpbs) < 2:
         return [RULE.finding("warn", f"{len(bpbs)} seeded score line(s): too few for a significance test", ev)]
     non_record = is_non_record(sub)

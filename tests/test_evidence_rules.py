@@ -147,11 +147,20 @@ def test_claim_not_backed_by_logs_fails(tmp_path):
     assert result.verdict == "FAIL"
 
 
-def test_claim_equal_to_other_label_warns(tmp_path):
-    # quantized (non-sliding) lines are bpb + 0.016
+def test_claim_equal_to_an_earlier_final_line_is_adopted(tmp_path):
+    # quantized (non-sliding) lines are bpb + 0.016: the claim reports that evaluation
     folder = write_record(tmp_path, claim=1.0974)
+    result, fs = findings(folder, "CLAIM_CONSISTENCY")
+    assert severities(fs) == ["info", "pass"] and "`quantized` lines" in fs[0].message
+    [ev] = [f for f in result.findings if f.rule == "EVAL_TIME" and f.severity == "pass"]
+    assert ev.data["longest_s"] == 8.159
+
+
+def test_claim_equal_to_a_diagnostic_line_warns(tmp_path):
+    # pre-quantization post-ema lines are bpb - 0.004 (a diagnostic, not a score)
+    folder = write_record(tmp_path, claim=1.0774)
     _, fs = findings(folder, "CLAIM_CONSISTENCY")
-    assert severities(fs) == ["warn"] and "`quantized` lines" in fs[0].message
+    assert severities(fs) == ["warn"] and "`pre-quantization post-ema` lines" in fs[0].message
 
 
 def test_val_loss_holding_bpb_is_flagged(tmp_path):

@@ -1,0 +1,39 @@
+"""A CI run seen as the (prefix, findings) units the SARIF and annotation writers take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor import __version__
+from auditor.ci.gate import CiRun
+from reports.sarif import SarifUnit, sarif_log
+
+
+def annotation_units(run: CiRun) -> list[tuple[str, list]]:
+    return [("", run.repo_findings)] + [(fa.change.path, fa.result.findings) for fa in run.folders]
+
+
+def _anchor(fa) -> str:
+    """Where a finding without a file is shown: the submission JSON, else the README, else the folder."""
+    sub = fa.result.submission
+    for rel in (sub.meta.path, sub.readme_path):
+        if rel:
+            return f"{fa.change.path}/{rel}"
+    return fa.change.path
+
+
+def sarif_for_run(run: CiRun) -> dict[str, Any]:
+    from rules import all_rules
+
+    units = [SarifUnit("", run.repo_findings, anchor=None, properties={"verdict": run.repo_verdict})]
+    for fa in run.folders:
+        units.append(SarifUnit(fa.change.path, fa.result.findings, anchor=_anchor(fa),
+                               properties={"verdict": fa.verdict}))
+    props = {
+        "base": run.base_sha,
+        "head": run.head_sha,
+        "verdict": run.verdict,
+        "pullRequest": run.pr.to_json(),
+        "frontiers": {fa.change.path: fa.frontier.to_json() for fa in run.folders},
+    }
+    return sarif_log(units, all_rules(), tool_version=__version__, run_properties=props)
