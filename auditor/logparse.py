@@ -19,8 +19,10 @@ Embedded source
     such separator we look at the lines since the previous separator, skip past the last line that
     is clearly log output, and take the first line that starts like Python (``import``, ``from x
     import``, ``def``, ``class``, ``#``, a docstring, a decorator) as the start of the source block,
-    provided the block contains an ``import``/``def``/``class`` line. The block is never matched; it
-    is kept as `RunEvidence.embedded_source` (first line in `embedded_source_line`). A line
+    provided the block contains an ``import``/``def``/``class`` line (a region with no program output
+    right after such a block continues it: the source contained a 100-``=`` line). The block is never
+    matched; it is kept as `RunEvidence.embedded_source` (CR line ends and timestamp prefixes
+    removed; first line in `embedded_source_line`). A line
     ``[embedded source removed from this copy: N lines]`` (the dev-corpus redaction) counts as a
     source block with no text.
 
@@ -180,7 +182,7 @@ _RUN_START = re.compile(
 # lines only a running program prints (progress, nvidia-smi); source never starts before the last one
 _LOGLIKE = re.compile(
     r"^(?:step:[0-9]+/[0-9]+ |[0-9]+/[0-9]+ (?:train_loss|val_loss): |warmup_step|stopping_early: "
-    r"|Running Python |Running PyTorch |\||\+-)"
+    r"|Running Python |Running PyTorch |Hyperparameters:$|--- Hyperparameters ---$|\||\+-)"
 )
 _PY_START = re.compile(
     r"^(?:#|[rRbBuU]?\"\"\"|[rRbBuU]?'''|import \w|from [\w.]+ import |def \w|class \w|@\w|if __name__)"
@@ -324,10 +326,6 @@ class _Run:
             ev.total_bytes = self.unqualified_totals[-1]
             self.note("total size taken from an unqualified 'Total submission size' line that "
                       "follows the compressed model line")
-        if self.subset_extra:
-            self.note(f"{self.subset_extra} further subset markers not listed")
-        if self.notes_dropped:
-            ev.notes.append(f"{self.notes_dropped} further notes dropped")
         if not self.content and ev.embedded_source is None and ev.embedded_source_line is None:
             return None
         name_seed = _seed_from_name(base_name)
@@ -337,6 +335,10 @@ class _Run:
         elif ev.seed is not None and name_seed is not None and name_seed != ev.seed.value:
             self.note(f"file name says seed {name_seed} but the log says seed {ev.seed.value}")
         ev.family = self._family()
+        if self.subset_extra:  # always kept: it qualifies the subset evidence above
+            ev.notes.append(f"{self.subset_extra} further subset markers not listed")
+        if self.notes_dropped:
+            ev.notes.append(f"{self.notes_dropped} further notes dropped")
         return ev
 
     def _apply_hparams(self) -> None:
@@ -387,9 +389,8 @@ class _Run:
 
 
 def _seed_from_name(base_name: str) -> int | None:
-    stem = base_name.rsplit(".", 1)[0] if "." in base_name else base_name
     for rx in _NAME_SEED:
-        m = rx.search(stem if rx.pattern.startswith("seed") else base_name)
+        m = rx.search(base_name)
         if m:
             return int(m.group(1))
     return None
@@ -398,47 +399,60 @@ def _seed_from_name(base_name: str) -> int | None:
 # --- embedded source -----------------------------------------------------------------------------
 
 def _source_spans(clean: list[str | None]) -> dict[int, int]:
-    """Map start index -> end index (exclusive) of embedded-source blocks, 0-based."""
+    """Map start index -> end index (exclusive) of embedded-source blocks, 0-based.
+
+    A region (lines between two separators) that holds no program output and starts like Python
+    right after a source block continues that block: the source itself contained a 100-`=` line.
+    """
     spans: dict[int, int] = {}
     prev = 0
+    open_start: int | None = None  # candidate block that reached the previous separator
+    open_core = False  # ... and whether it has shown an import/def/class line yet
     for i, line in enumerate(clean):
         if line is None:
             continue
         if line[:1] == "[" and _PLACEHOLDER.match(line):
             spans[i] = i + 1
-            prev = i + 1
+            prev, open_start = i + 1, None
             continue
         if line != SEPARATOR:
             continue
-        start = _source_start(clean, prev, i)
-        if start is not None:
-            spans[start] = i
+        start, core, had_log = _scan_region(clean, prev, i)
+        if open_start is not None and not had_log and (start is not None or core):
+            open_core = open_core or core
+        elif start is not None:
+            open_start, open_core = start, core
+        else:
+            open_start = None
+        if open_start is not None and open_core:
+            spans[open_start] = i
         prev = i + 1
     return spans
 
 
-def _source_start(clean: list[str | None], lo: int, hi: int) -> int | None:
-    """First line of a Python block that runs up to the separator at `hi`, if the region holds one."""
+def _scan_region(clean: list[str | None], lo: int, hi: int) -> tuple[int | None, bool, bool]:
+    """For the lines before the separator at `hi`: where a Python block starts (after the last line
+    only a running program prints), whether that block has an import/def/class line, and whether
+    the region holds any program output at all."""
     last_log = lo - 1
     for j in range(lo, hi):
         line = clean[j]
         if line is not None and _LOGLIKE.match(line):
             last_log = j
+    had_log = last_log >= lo
     start = None
     for j in range(last_log + 1, hi):
         line = clean[j]
         if line is not None and _PY_START.match(line):
             start = j
             break
-    if start is None:
-        return None
-    for j in range(start, hi):
+    core = False
+    for j in range(last_log + 1 if start is None else start, hi):
         line = clean[j]
         if line is not None and _PY_CORE.match(line):
-            return start
-    return None
-
-
+            core = True
+            break
+    return start, core, had_log
 
 
 # --- main entry point -------------------------------------------------------------------------------
@@ -485,6 +499,16 @@ def parse_log(path: str, text: str) -> list[RunEvidence]:
             i = end
             continue
         if line is not None:
+            if line[:5] == "step:" and not cur.in_dump and not cur.kv_next and "val_loss" not in line:
+                # fast path for the bulk of a long log: training-progress lines
+                m = _STEP_TRAIN_OLD.match(line)
+                if m:
+                    cur.content = True
+                    cur.last_step = (int(m.group(1)), i + 1, raw_lines[i])
+                    if m.group(3) is not None:
+                        cur.last_step_time = (int(m.group(3)), i + 1, raw_lines[i])
+                    i += 1
+                    continue
             if cur.has_results and (line == SEPARATOR or _RUN_START.match(line)):
                 new_run()
             _parse_line(cur, line, i + 1, raw_lines[i])

@@ -54,10 +54,12 @@ def eval_phases_once(run: RunEvidence) -> list[EvalPhase]:
     return out
 
 
-def _claim_tolerance(value: float) -> float:
+def claim_tolerance(value: float) -> float:
+    """How far a claimed figure may sit from a recomputed one: one unit in its last printed decimal
+    (submitters round or truncate), plus float noise."""
     s = repr(value)
     decimals = len(s.split(".")[1]) if "." in s and "e" not in s else 8
-    return 0.5 * 10 ** -min(decimals, 8) + 2e-8
+    return 10.0 ** -min(max(decimals, 4), 8) + 2e-8
 
 
 def claimed_label(ctx) -> str | None:
@@ -72,7 +74,7 @@ def claimed_label(ctx) -> str | None:
         runs = [r for r in distinct_runs(ctx.submission) if r.score_phase is not None]
         if claim is None or not runs:
             return None
-        tol = _claim_tolerance(claim)
+        tol = claim_tolerance(claim)
         default = sum(r.score_phase.val_bpb for r in runs) / len(runs)
         if abs(default - claim) <= tol:
             return None

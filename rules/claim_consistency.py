@@ -5,7 +5,7 @@ from __future__ import annotations
 from statistics import fmean
 
 from auditor.model import Evidence, Finding, RunEvidence
-from rules._util import claimed_label, distinct_runs, run_label, score_phase
+from rules._util import claim_tolerance, claimed_label, distinct_runs, run_label, score_phase
 from rules.artifact_size import counted_code
 from rules.base import AuditContext, Rule, README_RULES, pr
 
@@ -19,12 +19,6 @@ whether bytes_total agrees with the logged totals, whether the logged code size 
 script, and whether source embedded in a log equals the shipped (or decoded) script — a mismatch
 means the shipped file is not the one that produced the logs.
 """
-
-
-def _tol(value: float) -> float:
-    s = repr(value)
-    decimals = len(s.split(".")[1]) if "." in s and "e" not in s else 8
-    return 0.5 * 10 ** -min(decimals, 8) + 2e-8
 
 
 def _label_means(runs: list[RunEvidence]) -> dict[str, float]:
@@ -52,9 +46,9 @@ def check(ctx: AuditContext) -> list[Finding]:
         mean = fmean(r.score_phase.val_bpb for r in runs)
         ev = json_ev + [r.score_phase.evidence() for r in runs]
         data = {"claimed": meta.val_bpb, "log_mean": round(mean, 8), "runs": len(runs)}
-        if abs(mean - meta.val_bpb) > _tol(meta.val_bpb):
-            alt = [k for k, v in _label_means(runs).items() if abs(v - meta.val_bpb) <= _tol(meta.val_bpb)]
-            single = [r for r in runs if abs(r.score_phase.val_bpb - meta.val_bpb) <= _tol(meta.val_bpb)]
+        if abs(mean - meta.val_bpb) > claim_tolerance(meta.val_bpb):
+            alt = [k for k, v in _label_means(runs).items() if abs(v - meta.val_bpb) <= claim_tolerance(meta.val_bpb)]
+            single = [r for r in runs if abs(r.score_phase.val_bpb - meta.val_bpb) <= claim_tolerance(meta.val_bpb)]
             final_alt = [k for k in alt if k == claimed_label(ctx)]
             last_labels = ", ".join(sorted({r.score_phase.label for r in runs}))
             if final_alt:
@@ -76,13 +70,13 @@ def check(ctx: AuditContext) -> list[Finding]:
     if runs:
         mean = fmean(r.score_phase.val_bpb for r in runs)
         if "val_loss" in raw and "val_bpb" not in raw and isinstance(raw["val_loss"], (int, float)) \
-                and not isinstance(raw["val_loss"], bool) and abs(raw["val_loss"] - mean) <= _tol(float(raw["val_loss"])):
+                and not isinstance(raw["val_loss"], bool) and abs(raw["val_loss"] - mean) <= claim_tolerance(float(raw["val_loss"])):
             out.append(RULE.finding("warn", f"`val_loss` ({raw['val_loss']}) holds a BPB value: it equals the "
                                             f"mean log val_bpb {mean:.8f}; there is no `val_bpb` key",
                                     [Evidence(meta.path, meta.line_of.get("val_loss"))]))
         elif meta.val_loss is not None:
             lmean = fmean(r.score_phase.val_loss for r in runs)
-            if abs(lmean - meta.val_loss) > _tol(meta.val_loss):
+            if abs(lmean - meta.val_loss) > claim_tolerance(meta.val_loss):
                 out.append(RULE.finding("warn", f"claimed val_loss {meta.val_loss} differs from the logs' mean "
                                                 f"{lmean:.8f}", [Evidence(meta.path, meta.line_of.get("val_loss"))]))
     by_seed = {r.seed.value: r for r in runs if r.seed is not None}
@@ -92,7 +86,7 @@ def check(ctx: AuditContext) -> list[Finding]:
         if r is None or not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
         phase = score_phase(r, ctx)
-        if abs(phase.val_bpb - v) > _tol(float(v)):
+        if abs(phase.val_bpb - v) > claim_tolerance(float(v)):
             out.append(RULE.finding("warn", f"seed {seed}: submission.json says val_bpb {v}, its log says "
                                             f"{phase.val_bpb:.8f} ({phase.label})",
                                     [Evidence(meta.path, meta.line_of.get(str(seed))), phase.evidence()]))

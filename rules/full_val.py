@@ -25,8 +25,15 @@ def check(ctx: AuditContext) -> list[Finding]:
     checked = 0
     for run in distinct_runs(sub):
         label = run_label(run)
-        for marker in run.subset_markers:
-            out.append(RULE.finding("fail", f"{label}: the log marks a validation subset", [marker]))
+        end_of_training = run.train_time_ms.line if run.train_time_ms is not None else 0
+        final = [m for m in run.subset_markers if (m.line or 0) > end_of_training]
+        periodic = [m for m in run.subset_markers if (m.line or 0) <= end_of_training]
+        if final:
+            out.append(RULE.finding("fail", f"{label}: the log marks a validation subset after training ended, "
+                                            "where the reported score is computed", final))
+        if periodic:
+            out.append(RULE.finding("info", f"{label}: {len(periodic)} validation subset marker(s) during training "
+                                            "(periodic monitoring, not the reported score)", periodic))
         vt = run.val_tokens
         if vt is None:
             continue

@@ -19,6 +19,11 @@ _PROC_CALLS = {"subprocess.run", "subprocess.call", "subprocess.check_call", "su
 _NET_TOOLS = {"pip", "pip3", "apt", "apt-get", "conda", "mamba", "curl", "wget", "git", "huggingface-cli", "hf",
               "aria2c", "gsutil", "aws", "scp", "rsync", "ssh", "uv", "npm", "brew", "yum", "dnf"}
 _ALWAYS_INFO = {"nvidia-smi", "nproc", "hostname", "uname", "df", "free", "lscpu", "date", "sync"}
+_LOCAL_TOOLS = {"pyminify": "measures code size (python-minifier must be installed)",
+                "g++": "compiles a helper at run time (accepted as setup in #1514; see ARTIFACT_SIZE)",
+                "gcc": "compiles a helper at run time (see ARTIFACT_SIZE)",
+                "c++": "compiles a helper at run time (see ARTIFACT_SIZE)",
+                "nvcc": "compiles a helper at run time (see ARTIFACT_SIZE)"}
 
 
 def _program(strings: list[str]) -> tuple[str | None, str]:
@@ -80,11 +85,11 @@ def check(ctx) -> list[Finding]:
                               f"{ca.where(ev.func)} starts a process through `{q}` with a command built at run time; "
                               f"check that it neither downloads nor installs anything",
                               [ca.ev_evidence(ev)], pattern="dynamic_command"))
-        elif prog in _ALWAYS_INFO or _declared(ctx, prog):
+        elif prog in _ALWAYS_INFO or prog in _LOCAL_TOOLS or _declared(ctx, prog):
+            note = ("" if prog in _ALWAYS_INFO else f"; it {_LOCAL_TOOLS[prog]}" if prog in _LOCAL_TOOLS else
+                    "; it is declared in the README/requirements (installed at setup, as accepted for lrzip in #1855)")
             out.append(graded(RULE, ca, reach, "info", "high",
-                              f"{ca.where(ev.func)} calls the system binary `{prog}` through `{q}`"
-                              + ("" if prog in _ALWAYS_INFO else "; it is declared in the README/requirements "
-                                 "(installed at setup, as accepted for lrzip in #1855)"),
+                              f"{ca.where(ev.func)} calls the system binary `{prog}` through `{q}`{note}",
                               [ca.ev_evidence(ev)], pattern="system_binary", program=prog))
         else:
             out.append(graded(RULE, ca, reach, "warn", "medium",

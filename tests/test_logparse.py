@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.logparse import SEPARATOR, is_log_name, parse_log
+from auditor.logparse import MAX_NOTES, MAX_SUBSET_MARKERS, SEPARATOR, is_log_name, parse_log
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "dev_corpus"
 REC = "track_10min_16mb"
@@ -317,6 +317,16 @@ def test_embedded_source_never_matches():
     assert r.family == "root"
 
 
+def test_separator_inside_source_keeps_one_block():
+    source = SOURCE.replace("Prints lines such as", "Prints lines such as\n" + SEPARATOR + "\nimport sys")
+    text = root_log().replace(SOURCE, source)
+    [r] = parse_log("train.log", text)
+    assert r.embedded_source == source and r.embedded_source_line == 1
+    assert [p.label for p in r.phases if p.is_final] == ["final_int8_zlib_roundtrip",
+                                                         "final_int8_zlib_roundtrip_exact"]
+    assert v(r.seed) == 1337
+
+
 def test_source_after_hyperparameter_dump():
     text = "\n".join([SEPARATOR, "Hyperparameters:", "  seed: 7", "  vocab_size: 8192", SOURCE, SEPARATOR,
                       "Running Python 3.12", SEPARATOR, "val_tokens: 40540160",
@@ -516,6 +526,7 @@ def test_garbage_bytes_around_real_lines():
     assert runs[0].score_phase.val_bpb == 1.12 and runs[0].score_phase.stride == 64
 
 
+@pytest.mark.slow  # about 5 s on an idle 2-core machine
 def test_million_line_log():
     n = 1_000_000
     steps = "\n".join(f"step:{i}/{n} train_loss:2.5 train_time:{i * 3}ms step_avg:3.00ms" for i in range(1, n + 1))
@@ -524,6 +535,15 @@ def test_million_line_log():
     assert v(r.train_time_ms) == 3 * n and r.train_time_ms.line == n + 1
     assert v(r.step_stop) == n
     assert r.score_phase.line == n + 2
+
+
+def test_notes_and_subset_markers_are_capped():
+    text = "\n".join(f"gptq:reserving {i}s, effective={600000 - i}ms\nsubset={i + 1}" for i in range(300))
+    [r] = parse_log("a.log", text)
+    assert len(r.notes) == MAX_NOTES + 2  # the cap, the dropped-subset count, the dropped-notes count
+    assert r.notes[-2:] == [f"{300 - MAX_SUBSET_MARKERS} further subset markers not listed",
+                            f"{300 - MAX_NOTES} further notes dropped"]
+    assert len(r.subset_markers) == MAX_SUBSET_MARKERS
 
 
 def test_deterministic_json():
