@@ -1,0 +1,127 @@
+"""Byte PPM-D: the sequential oracle against hand-computed values, and the vectorised version against it."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from reference_impl.ppm import (
+    bits_per_byte,
+    byte_ppm_distributions,
+    byte_ppm_logprobs,
+    byte_ppm_logprobs_fast,
+    byte_ppm_logprobs_reference,
+)
+from reference_impl.text_sources import generated_documents
+
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "dev_corpus"
+
+
+def _generated_text(n_bytes: int, seed: int = 3) -> bytes:
+    return " ".join(generated_documents(400, seed=seed)).encode("utf-8")[:n_bytes]
+
+
+def test_oracle_hand_computed_with_exclusion():
+    # a: order -1 (1/256). b: order 0 {a:1} escapes 1/2, order -1 over 255 -> 1/510.
+    # a: order 0 {a:1,b:1}: (2-1)/4. b: order 1 context "a" {b:1}: 1/2.
+    got = byte_ppm_logprobs_reference(b"abab", order=1, exclusion=True)
+    want = np.log([1 / 256, 1 / 510, 1 / 4, 1 / 2])
+    assert np.allclose(got, want, rtol=0, atol=1e-15)
+
+
+def test_oracle_hand_computed_without_exclusion():
+    got = byte_ppm_logprobs_reference(b"abab", order=1, exclusion=False)
+    want = np.log([1 / 256, 1 / 512, 1 / 4, 1 / 2])
+    assert np.allclose(got, want, rtol=0, atol=1e-15)
+
+
+def test_oracle_hand_computed_all_excluded_context_is_skipped():
+    # Position 3 ('c' after "aa"): order 2 "aa" holds {a:1}, escape 1/2. With exclusion, order 1
+    # "a" {a:2} and order 0 {a:3} have every symbol excluded -> skipped; order -1 over 255.
+    got = byte_ppm_logprobs_reference(b"aaac", order=2, exclusion=True)
+    assert got[3] == pytest.approx(math.log(0.5 / 255), abs=1e-12)
+    # Without exclusion they are used: escapes 1/(2*2) and 1/(2*3), then uniform over 256.
+    got = byte_ppm_logprobs_reference(b"aaac", order=2, exclusion=False)
+    assert got[3] == pytest.approx(math.log(0.5 * 0.25 / 6 / 256), abs=1e-12)
+
+
+def test_public_function_is_the_fast_path_and_matches_oracle():
+    text = _generated_text(5000)
+    got = byte_ppm_logprobs(text)
+    assert got.dtype == np.float64 and got.shape == (5000,)
+    assert np.max(np.abs(got - byte_ppm_logprobs_reference(text))) < 1e-9
+
+
+@pytest.mark.parametrize("exclusion", [True, False])
+@pytest.mark.parametrize("order", [0, 1, 2, 5, 7])
+@pytest.mark.parametrize("partitioned", [False, True])
+def test_fast_matches_oracle_on_generated_text(order, exclusion, partitioned):
+    text = _generated_text(6000, seed=order)
+    kwargs = {"max_chunk": 700, "max_elems": 97} if partitioned else {"max_elems": 61}
+    fast = byte_ppm_logprobs_fast(text, order=order, exclusion=exclusion, **kwargs)
+    ref = byte_ppm_logprobs_reference(text, order=order, exclusion=exclusion)
+    assert np.max(np.abs(fast - ref)) < 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.one_of(st.binary(max_size=300), st.lists(st.integers(0, 3), max_size=300).map(bytes)),
+    order=st.integers(0, 6),
+    exclusion=st.booleans(),
+    max_chunk=st.sampled_from([1, 5, 64, 1 << 22]),
+)
+def test_fast_matches_oracle_property(data, order, exclusion, max_chunk):
+    fast = byte_ppm_logprobs_fast(data, order=order, exclusion=exclusion, max_chunk=max_chunk, max_elems=3)
+    ref = byte_ppm_logprobs_reference(data, order=order, exclusion=exclusion)
+    assert fast.shape == ref.shape
+    assert np.max(np.abs(fast - ref), initial=0.0) < 1e-9
+
+
+def test_fast_matches_oracle_on_real_text():
+    files = sorted(CORPUS.glob("**/README.md")) if CORPUS.is_dir() else []
+    if not files:
+        pytest.skip("dev corpus not available")
+    text = b"".join(f.read_bytes() for f in files)[:40_000]
+    for exclusion in (True, False):
+        fast = byte_ppm_logprobs_fast(text, order=5, exclusion=exclusion, max_chunk=9000)
+        ref = byte_ppm_logprobs_reference(text, order=5, exclusion=exclusion)
+        assert np.max(np.abs(fast - ref)) < 1e-9
+
+
+def test_exclusion_distribution_is_normalised_and_matches_logprobs():
+    text = _generated_text(1500)
+    dist = byte_ppm_distributions(text, order=3, exclusion=True)
+    assert np.max(np.abs(dist.sum(axis=1) - 1.0)) < 1e-12
+    realised = np.log(dist[np.arange(len(text)), np.frombuffer(text, dtype=np.uint8)])
+    assert np.max(np.abs(realised - byte_ppm_logprobs_reference(text, order=3))) < 1e-12
+
+
+def test_no_exclusion_is_subnormalised_and_reported():
+    text = _generated_text(1500)
+    dist = byte_ppm_distributions(text, order=3, exclusion=False)
+    sums = dist.sum(axis=1)
+    # The first byte (no context) and the second (one context) are still whole; later rows waste mass.
+    assert sums[0] == pytest.approx(1.0, abs=1e-12)
+    assert sums[1] == pytest.approx(1.0 - 0.5 / 256, abs=1e-12)  # 'a' re-offered at order -1
+    assert sums[2:].max() < 1.0 - 1e-6
+    assert 0.8 < sums[100:].mean() < 0.9  # on this text ~15% of the mass is wasted
+    realised = np.log(dist[np.arange(len(text)), np.frombuffer(text, dtype=np.uint8)])
+    assert np.max(np.abs(realised - byte_ppm_logprobs_reference(text, order=3, exclusion=False))) < 1e-12
+
+
+def test_empty_and_bad_input():
+    assert byte_ppm_logprobs(b"").shape == (0,)
+    assert byte_ppm_logprobs(b"x")[0] == pytest.approx(-math.log(256))
+    with pytest.raises(TypeError):
+        byte_ppm_logprobs("text")
+    with pytest.raises(ValueError):
+        byte_ppm_logprobs(b"abc", order=-1)
+    with pytest.raises(ValueError):
+        byte_ppm_logprobs_fast(b"abc", order=40)
+
+
+def test_bits_per_byte():
+    assert bits_per_byte(np.log(np.full(8, 0.5))) == pytest.approx(1.0)
+    assert math.isnan(bits_per_byte(np.zeros(0)))
