@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from auditor.model import Evidence, Finding, Submission
+from rules import code_side
 from rules._util import distinct_runs, run_label
 from rules.base import AuditContext, Rule, README_RULES, issue, pr
 from rules.canon import CAP_BYTES
@@ -36,25 +35,6 @@ def counted_code(sub: Submission) -> tuple[int | None, list[str]]:
             total += target.shipped_bytes
             parts.append(target.path)
     return total, parts
-
-
-def helper_sources(sub: Submission) -> list[tuple[str, int]]:
-    """Other code files the entry script names (import or file name): they run but are not counted."""
-    entry = sub.entry_point
-    if entry is None or not entry.text:
-        return []
-    out = []
-    for c in sub.code:
-        if c is entry or c.path == entry.stub_target:
-            continue
-        name = c.path.rsplit("/", 1)[-1]
-        stem = name.rsplit(".", 1)[0]
-        if not re.match(r"^[A-Za-z_]\w*$", stem):
-            continue
-        pattern = rf"(^|\n)\s*(from\s+{stem}\b|import\s+[\w, ]*\b{stem}\b)|{re.escape(name)}"
-        if re.search(pattern, entry.text):
-            out.append((c.path, c.shipped_bytes))
-    return out
 
 
 def check(ctx: AuditContext) -> list[Finding]:
@@ -100,16 +80,7 @@ def check(ctx: AuditContext) -> list[Finding]:
     if meta.bytes_total is not None and meta.bytes_total > CAP_BYTES:
         out.append(RULE.finding("fail", f"submission.json bytes_total is {meta.bytes_total:,}, over the cap",
                                 [Evidence(meta.path, meta.line_of.get("bytes_total"))]))
-    for path, size in helper_sources(sub):
-        out.append(RULE.finding("warn", f"{path} ({size:,} B) is imported or compiled by the training script but "
-                                        "is outside the counted code; counted code should live in train_gpt.py",
-                                [Evidence(path)], confidence="medium"))
-    try:
-        from rules import code_side
-    except ImportError:
-        code_side = None
-    if code_side is not None:
-        out.extend(code_side.artifact_size_findings(ctx))
+    out.extend(code_side.artifact_size_findings(ctx))  # helper sources imported or compiled at eval time
     if worst is None and meta.bytes_total is None:
         out.append(RULE.finding("warn", "no artifact size in the logs or submission.json; the cap cannot be checked"))
     elif not [f for f in out if f.severity in ("fail", "warn")]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditor.model import Finding
+from rules import code_side
 from rules._util import distinct_runs, run_label
 from rules.base import AuditContext, Rule, README_RULES, pr
 from rules.canon import EXPORTS, OLD_SP1024_EXPORT, export_for_vocab, match_export
@@ -71,12 +72,7 @@ def check(ctx: AuditContext) -> list[Finding]:
                     sev, msg = "fail", (f"{label}: {n:,} validation targets, fewer than half of the smallest known "
                                         f"export ({smallest:,}); this is a subset")
                 out.append(RULE.finding(sev, msg, [vt.evidence()], **data))
-    try:
-        from rules import code_side
-    except ImportError:
-        code_side = None
-    if code_side is not None:
-        out.extend(code_side.full_val_findings(ctx))
+    out.extend(code_side.full_val_findings(ctx))  # slicing or capping validation tokens in the code
     if checked == 0 and not out:
         if sub.runs:
             out.append(RULE.finding("warn", "no log prints the number of validation tokens; coverage cannot be "

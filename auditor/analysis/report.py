@@ -1,0 +1,55 @@
+"""Turning analysis results into findings: severity by reachability, evidence in decoded code.
+
+A pattern on a path that runs with the submitted configuration keeps its severity. The same pattern
+behind an environment switch that is off by default (and not turned on by the README's run command)
+becomes `info` naming the switch; in a function nothing calls it becomes `info` too. Reviewers asked
+for exactly this: dormant code is worth knowing about, never a reason to fail a record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor.analysis.program import CodeAnalysis, Reach
+from auditor.model import Evidence, Finding
+from rules.base import Rule
+
+
+def no_code(rule: Rule, ca: CodeAnalysis) -> list[Finding] | None:
+    """The finding to return when there is nothing to analyse (else None)."""
+    if ca.python_files or ca.c_files:
+        return None
+    if ca.unreadable:
+        bad = ", ".join(f"{p} ({why})" for p, why in sorted(ca.unreadable.items()))
+        return [rule.finding("warn", f"the code could not be analysed: {bad}; check this rule by hand",
+                             confidence="medium", unreadable=sorted(ca.unreadable))]
+    return [rule.finding("info", "no code shipped; not checked")]
+
+
+def graded(rule: Rule, ca: CodeAnalysis, reach: Reach, severity: str, confidence: str, message: str,
+           evidence: list[Evidence], **data: Any) -> Finding:
+    note = ca.decoded_note(e.path for e in evidence if e.path)
+    if note:
+        message = f"{message} ({note})"
+    data = {**data, "reach": reach.state}
+    if reach.state == "live" or severity in ("info", "pass"):
+        return rule.finding(severity, message, evidence, confidence, **data)
+    if reach.state == "dormant":
+        data["disabled_by"] = sorted(reach.env_vars)
+        return rule.finding("info", f"dormant path (does not run with {ca.describe_vars(reach.env_vars)}): "
+                                    f"{message}", evidence, confidence, **data)
+    return rule.finding("info", f"in code that nothing reachable from the entry point calls: {message}",
+                        evidence, confidence, **data)
+
+
+def passed(rule: Rule, ca: CodeAnalysis, what: str, extra: str = "") -> Finding:
+    msg = f"no {what} found in {ca.checked_files()}"
+    if ca.unreadable:
+        msg += "; not analysed: " + ", ".join(f"{p} ({why})" for p, why in sorted(ca.unreadable.items()))
+    if extra:
+        msg += f"; {extra}"
+    return rule.finding("pass", msg, files=ca.python_files + ca.c_files)
+
+
+def blocking(findings: list[Finding]) -> bool:
+    return any(f.severity in ("fail", "warn") for f in findings)

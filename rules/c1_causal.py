@@ -1,0 +1,178 @@
+"""C1_CAUSAL: the distribution that scores token t may depend only on the artifact and tokens before t."""
+
+from __future__ import annotations
+
+from auditor.analysis import get_analysis
+from auditor.analysis.program import CodeAnalysis, c_file_reach, find_slots
+from auditor.analysis.report import graded, no_code, passed
+from auditor.model import Finding
+from rules.base import Rule, issue, pr
+
+
+def _mix_findings(ca: CodeAnalysis) -> list[Finding]:
+    out = []
+    for ev in ca.of("mix"):
+        if not ca.val_context(ev):
+            continue  # training losses may weight by the gold probability (focal-style); only scoring matters
+        wl = ev.data.get("weight_labels", frozenset())
+        if wl & {"target", "gold"}:
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"the mixing weight `{ev.data.get('weight_text')}` in {ca.where(ev.func)} is computed "
+                              f"from the realised target (or the probability of the gold token), so the mixture "
+                              f"that scores a token depends on that token",
+                              [ca.ev_evidence(ev)], pattern="target_gate"))
+        ops = ev.data.get("operand_labels") or []
+        if any("hlookup" in o for o in ops):
+            lookups = [e for e in ca.of("lookup") if e.data.get("hashed") and e.func is ev.func] or \
+                      [e for e in ca.of("lookup") if e.data.get("hashed")][:1]
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"a table entry looked up with a hash key that includes the target token "
+                              f"feeds the mixed probability in {ca.where(ev.func)} (#779 family): the score of a "
+                              f"token is shaped by that token",
+                              [ca.ev_evidence(e) for e in lookups[:2]] + [ca.ev_evidence(ev)],
+                              pattern="target_hash_key"))
+    return out
+
+
+def _hash_score_findings(ca: CodeAnalysis, already: set) -> list[Finding]:
+    out = []
+    for ev in ca.of("score"):
+        if "hlookup" in ev.labels and not ev.data.get("via") and ev.func not in already:
+            lookups = [e for e in ca.of("lookup") if e.data.get("hashed")][:2]
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"the accumulated score in {ca.where(ev.func)} uses a table entry looked up with a hash "
+                              f"key that includes the target token",
+                              [ca.ev_evidence(e) for e in lookups] + [ca.ev_evidence(ev)], pattern="target_hash_key"))
+    return out
+
+
+def _slot_findings(ca: CodeAnalysis) -> list[Finding]:
+    out = []
+    for hit in find_slots(ca):
+        st, loop, back, scored = hit.step, hit.loop, hit.backward, hit.scored
+        ev_list = [ca.evidence(st.path, st.data.get("opt_line") or loop.start), ca.ev_evidence(back),
+                   ca.ev_evidence(st), ca.ev_evidence(scored)]
+        if hit.context_only:
+            out.append(graded(RULE, ca, ca.reach(st), "warn", "medium",
+                              f"per-window optimisation (SLOT-style) in {ca.where(st.func)}: parameters created per "
+                              f"batch are optimised (loop at line {loop.start}) and the same targets are scored "
+                              f"after it (line {scored.line}); the loss appears restricted to context positions. "
+                              f"Whether context-only SLOT is legal was asked in #1336 and never ruled; confirm the "
+                              f"optimised positions exclude every scored position",
+                              ev_list, pattern="context_slot"))
+        else:
+            out.append(graded(RULE, ca, ca.reach(st), "fail", "high",
+                              f"SLOT: in {ca.where(st.func)} parameters created per batch are optimised against the "
+                              f"targets (backward at line {back.line}, step at line {st.line}) and those same "
+                              f"targets are scored afterwards (line {scored.line}); the score of each token used "
+                              f"that token",
+                              ev_list, pattern="slot"))
+    return out
+
+
+def _position_findings(ca: CodeAnalysis) -> list[Finding]:
+    out = []
+    for func, g in ca.pos_gates:
+        reach = ca.reach_at(func, g.write_line)
+        ev = [ca.evidence(func.path, g.read_line)]
+        if g.cond_line and g.cond_line != g.read_line:
+            ev.append(ca.evidence(func.path, g.cond_line))
+        ev.append(ca.evidence(func.path, g.write_line))
+        out.append(graded(RULE, ca, reach, "fail", "high",
+                          f"`{g.target}[{g.index}]` in {ca.where(func)} is decided from `{g.seq}[{g.index}]`, the "
+                          f"token at the position being predicted; a causal hint may only read "
+                          f"`{g.seq}[{g.index} - 1]` "
+                          f"and earlier (#1420/#1967 target-gated hints)", ev, pattern="target_gated_hint"))
+    for path, hit, owner in ca.c_hits:
+        if owner is not None:
+            reach = ca.reach_at(owner, hit.line)
+            where = f"C source embedded in a Python string in {ca.where(owner)}"
+        else:
+            reach, ref = c_file_reach(ca, path)
+            where = f"C helper {path}" + (f" (compiled from {ref.path}:{ref.line})" if ref is not None else
+                                          " (not referenced by the Python code)")
+        ev = [ca.evidence(path, hit.read_line), ca.evidence(path, hit.line)]
+        if hit.kind == "pos_gate":
+            out.append(graded(RULE, ca, reach, "fail", "high",
+                              f"{where}: {hit.detail}; a causal hint may only use tokens before the predicted position",
+                              ev, pattern="target_gated_hint"))
+        else:
+            out.append(graded(RULE, ca, reach, "fail", "medium",
+                              f"{where}: {hit.detail}; if that entry shapes the probability of the token at that "
+                              f"position, the target leaks into its own score. Check how the value is used",
+                              ev, pattern="target_hash_key"))
+    return out
+
+
+def _smear_findings(ca: CodeAnalysis) -> list[Finding]:
+    out = []
+    for func, s in ca.smears:
+        if s.masked:
+            continue
+        out.append(graded(RULE, ca, ca.reach_at(func, s.line), "fail", "medium",
+                          f"{ca.where(func)} mixes the previous position's state (`{s.text}` shifted by one) into "
+                          f"each position, and no document-boundary (BOS) mask reaches that mixing. On the "
+                          f"packed validation stream the BOS position then carries the previous document's last "
+                          f"token (#1797 audit; the rule itself is disputed in #1988). Question for the author: is "
+                          f"the mixing gated off at BOS positions, or does evaluation never cross a document boundary?",
+                          [ca.evidence(func.path, s.line)], pattern="cross_document_mixing"))
+    return out
+
+
+def check(ctx) -> list[Finding]:
+    ca = get_analysis(ctx)
+    early = no_code(RULE, ca)
+    if early is not None:
+        return early
+    out = _mix_findings(ca)
+    out += _hash_score_findings(ca, {e.func for e in ca.of("mix")
+                                     if any("hlookup" in o for o in e.data.get("operand_labels") or [])})
+    out += _slot_findings(ca)
+    out += _position_findings(ca)
+    out += _smear_findings(ca)
+    for path, why in sorted(ca.unreadable.items()):
+        out.append(RULE.finding("warn", f"{path}: not analysed ({why}); the code rules could not read that code, "
+                                        "check it by hand", confidence="medium", path=path))
+    if not any(f.severity in ("fail", "warn") for f in out):
+        masked = [f"{ca.where(f)} (mask at line {s.mask_line})" for f, s in ca.smears if s.masked]
+        extra = ("previous-token mixing with a BOS mask: " + ", ".join(masked)) if masked else ""
+        out.append(passed(RULE, ca, "target-dependent gate, target-keyed hash lookup, target-gated hint, SLOT loop "
+                                    "or unmasked previous-token mixing", extra))
+    return out
+
+
+RULE = Rule(
+    id="C1_CAUSAL",
+    title="Strictly causal scoring",
+    summary="The probability that scores token t must not depend on token t or later tokens.",
+    explanation="""\
+What is checked. The decoded code is analysed for values derived from the target tensor (the tokens being
+scored) that reach something shaping the scored probability:
+  * a mixing weight or gate computed from the target or from the gold-token probability (#1785, #659);
+  * a hash key that includes the target token, used to read a count table whose entry feeds the mixture or the
+    score (#779 family);
+  * a hint/gate/valid flag written at position i under a condition on the token at i, in Python or in a C/C++
+    helper (#1420 before its fix, #1967);
+  * SLOT: parameters created per batch (delta, logit bias) optimised with a loss over the targets and then used to
+    score those same targets (#1240 showed the self-prediction advantage);
+  * previous-token mixing (SmearGate-like `x[:, :-1]` added into `x[:, 1:]`) with no BOS/document mask (#1797).
+
+Why it breaks the metric. val_bpb is -log p(x_t | x_<t) averaged over bytes; any path from x_t into p_t turns
+the score into a function of the answer, and the gain is not compression.
+
+Legal look-alikes that pass: a token-only prefix-causal tilt (hints read tokens[i-1]; #1514), a learned hashed
+bigram embedding over input tokens, a previous-token gate multiplied by a `input_ids != BOS` mask, target
+indices used only to gather the gold probability from a full-vocabulary distribution, and code behind an
+environment switch that is off by default (reported as info with the switch named).
+
+Confidence. Direct data flow (target label reaching the gate, key or optimised loss) is high; the BOS-mask check
+and C-helper hash keys are pattern matches (medium, NEEDS_REVIEW). Context-only SLOT (#1336) is unruled and
+reported as warn.
+
+How to verify by hand. Open the cited lines in the decoded code; follow the named variable back to the target
+tensor (usually `y = chunk[1:]`). The dynamic check is #1240's perturbation test: flip one target and see whether
+the NLL of that position changes beyond model noise.""",
+    citations=(issue(1017), pr(1240), pr(1420), pr(1967), pr(1785), pr(779), pr(1797), issue(1988), pr(1336)),
+    check=check,
+    kind="code",
+)

@@ -1,0 +1,92 @@
+"""C2_NORMALIZED: every scored probability must come from a distribution normalised over the vocabulary."""
+
+from __future__ import annotations
+
+from auditor.analysis import get_analysis
+from auditor.analysis.program import CodeAnalysis
+from auditor.analysis.report import graded, no_code, passed
+from auditor.model import Finding
+from rules.base import Rule, issue, pr
+
+
+def _near(ca: CodeAnalysis, kind: str, func) -> list:
+    same = [e for e in ca.of(kind) if e.func is func]
+    return same or ca.of(kind)[:1]
+
+
+def check(ctx) -> list[Finding]:
+    ca = get_analysis(ctx)
+    early = no_code(RULE, ca)
+    if early is not None:
+        return early
+    out: list[Finding] = []
+    mixed_ratio_funcs = set()
+    for ev in ca.of("mix"):
+        if not ca.val_context(ev):
+            continue
+        ops = ev.data.get("operand_labels") or []
+        all_ops = frozenset().union(frozenset(), *ops)
+        if "ratio" in all_ops and all_ops & {"gold", "lookup"}:
+            ratios = _near(ca, "ratio", ev.func)
+            mixed_ratio_funcs.add(ev.func)
+            denom = ratios[0].data.get("denom") if ratios else "?"
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"in {ca.where(ev.func)} the gold-token probability is mixed with a count ratio "
+                              f"(denominator `{denom}`) that is only computed for the realised token; the mixture is "
+                              f"never normalised over the vocabulary, so its values at the other tokens would not sum "
+                              f"to 1 (#886 measured sums of ~277)",
+                              [ca.ev_evidence(e) for e in ratios[:1]] + [ca.ev_evidence(ev)], pattern="gold_only_mix"))
+        elif "perbyte" in all_ops:
+            spreads = _near(ca, "perbyte", ev.func)
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"in {ca.where(ev.func)} a token log-probability is spread over its bytes "
+                              f"(`/ {spreads[0].data.get('denom') if spreads else '?'}`) and mixed with a byte-level "
+                              f"model; the result is not a normalised distribution over the token vocabulary "
+                              f"(#1872 PPM-D class, excluded in #1902)",
+                              [ca.ev_evidence(e) for e in spreads[:1]] + [ca.ev_evidence(ev)], pattern="byte_mixture"))
+    for ev in ca.of("score"):
+        if "ratio" in ev.labels and ev.func not in mixed_ratio_funcs and not ev.data.get("via"):
+            ratios = _near(ca, "ratio", ev.func)
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "medium",
+                              f"the score accumulated in {ca.where(ev.func)} uses a count ratio (denominator "
+                              f"`{ratios[0].data.get('denom') if ratios else '?'}`) that is not a sum over the "
+                              f"vocabulary (#972/#978 wrong denominators). Question for the author: do these "
+                              f"probabilities sum to 1 over all tokens at a position? Summing them numerically at a "
+                              f"few positions settles it",
+                              [ca.ev_evidence(e) for e in ratios[:1]] + [ca.ev_evidence(ev)], pattern="denominator"))
+    if not any(f.severity in ("fail", "warn") for f in out):
+        out.append(passed(RULE, ca, "gold-only mixture with a count ratio, per-byte spreading of token probabilities "
+                                    "or non-vocabulary denominator"))
+    return out
+
+
+RULE = Rule(
+    id="C2_NORMALIZED",
+    title="Normalised distribution over the vocabulary",
+    summary="Scores must be -log of a probability from a distribution that sums to 1 over the token vocabulary.",
+    explanation="""\
+What is checked. Data flow in the decoded code looks for:
+  * a mixture (a*p + (1-a)*q, lerp, logaddexp) that combines the gold-token probability with a count ratio whose
+    denominator is not a sum over the vocabulary, e.g. full_counts[hash(ctx, y)] / ctx_counts[hash(ctx)] (#779,
+    #886: "only computed for the correct token");
+  * a token log-probability divided by the token's byte count and mixed with a byte-level model (PPM-D mixtures,
+    #1872; excluded as a class in #1902);
+  * a score built on a count ratio with such a denominator even without a mixture (#972, corrected in #978).
+
+Why it breaks the metric. Bits per byte is a code length only when p_t is a probability distribution over the
+alphabet it is scored on. A ratio evaluated only at the realised token can exceed the mass any normalised
+model could give it; with one bucket it is exactly 1 and BPB goes to 0 (#886).
+
+Legal look-alikes that pass: a full-softmax cross-entropy; an n-gram distribution normalised by its row sum and
+mixed with the softmax before the gold token is gathered; the closed-form tilt p*exp(b*[t==hint])/Z with
+Z = 1 + p(hint)(e^b - 1) (#1514); monotone logit transforms.
+
+Confidence. A mixture of a gold-only ratio is direct data flow (high). A ratio reaching the score without a
+mixture is medium: the denominator could be a normaliser under another name.
+
+How to verify by hand. At a few positions compute the mixed value for every token in the vocabulary and sum
+it; a sum far from 1 confirms the finding (#886 reported ~277 and ~410).""",
+    citations=(issue(1017), pr(779), pr(886), pr(978), pr(1872), pr(1902), pr(1905)),
+    check=check,
+    kind="code",
+)
