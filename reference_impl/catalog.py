@@ -38,6 +38,7 @@ ENTRIES: dict[str, Entry] = {
     "mix-linear-confidence": Entry("reference_impl.mixing:make_linear_confidence", "linear mix of n-gram and toy model, confidence-gated weights", "pass"),
     "mix-loglinear": Entry("reference_impl.mixing:make_loglinear", "log-linear (geometric, renormalised) mix of n-gram and toy model", "pass"),
     "mix-fixed-share": Entry("reference_impl.mixing:make_fixed_share", "Bayesian mixture with fixed-share weights updated from scored tokens", "pass"),
+    "gpt-tiny": Entry("reference_impl.neural:make_tiny_gpt", "the reference GPT (2 layers, d=32, float64) through V3 sliding windows", "pass"),
     "toy-model": Entry("reference_impl.mixing:make_toy_model", "deterministic low-rank bigram 'neural' stand-in (prefix -> logits)", "pass"),
     "ppm-byte": Entry("reference_impl.ppm_token:make_byte_ppm", "byte PPM-D order 5 with exclusion, as a predictor over the 256 byte values", "pass", vocab=256),
     "ppm-token": Entry("reference_impl.ppm_token:make_token_ppm", "token-normalised PPM-D order 5: every token's byte string scored on a trie, renormalised", "pass"),

@@ -69,3 +69,13 @@ class NeuralPredictor:
             out[t:end] = lp[t - ws : end - ws]
             t = end
         return out
+
+
+def make_tiny_gpt(vocab_size: int, seq_len: int = 32, stride: int = 8, seed: int = 0) -> NeuralPredictor:
+    """A small randomly initialised reference GPT as a predictor, in float64 so that the streaming and
+    windowed paths agree to ~1e-15 (the harness compares them). For `auditor conform catalog:gpt-tiny`."""
+    from .model import GPT, GPTConfig
+
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=vocab_size, num_layers=2, model_dim=32, num_heads=4, num_kv_heads=2)).double()
+    return NeuralPredictor(model, seq_len=seq_len, stride=stride)
