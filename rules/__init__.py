@@ -22,6 +22,13 @@ RULE_MODULES = [
     "significance",
     "claim_consistency",
     "no_val_in_train",
+    "c1_causal",
+    "c2_normalized",
+    "c3_score_first",
+    "c4_single_pass",
+    "no_train_data_at_eval",
+    "no_network",
+    "evalue_random_stream",
 ]
 
 

@@ -22,6 +22,13 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="dataset manifest (JSON with val_tokens, val_bytes, vocab_size) to check coverage "
                         "against instead of the built-in FineWeb table; for non-FineWeb datasets such as the "
                         "bundled example")
+    g = p.add_argument_group("gauntlet (runs the submission's script in a sandbox)")
+    g.add_argument("--gauntlet", action="store_true",
+                   help="run the script on synthetic data in a sandbox and apply the random-stream e-value test")
+    g.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the gauntlet runs the script (cpu: with CUDA shims; cuda: unmodified)")
+    g.add_argument("--gauntlet-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="wall-clock limit for the sandboxed run (default 120)")
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -77,6 +84,13 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
             raise ToolError("--sota-bpb must be finite")
         opts.reference = Reference(label=f"given val_bpb {bpb:.8f}", val_bpb=bpb,
                                    val_loss=getattr(args, "sota_loss", None), seed_bpbs=bpbs)
+    if getattr(args, "gauntlet", False):
+        timeout = float(getattr(args, "gauntlet_timeout", 120.0))
+        if not (math.isfinite(timeout) and 1 <= timeout <= 86_400):
+            raise ToolError("--gauntlet-timeout must be between 1 and 86400 seconds")
+        opts.gauntlet = True
+        opts.device = getattr(args, "device", "cpu") or "cpu"
+        opts.extra["gauntlet_timeout"] = timeout
     if getattr(args, "val_manifest", None):
         opts.extra["val_manifest"] = load_manifest(args.val_manifest)
     return opts

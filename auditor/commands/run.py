@@ -8,7 +8,7 @@ EXIT_BY_VERDICT = {"PASS": 0, "FAIL": 1, "NEEDS_REVIEW": 3}
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="audit a record folder (static: nothing in it is executed)",
+    p = sub.add_parser("run", help="audit a record folder (static unless --gauntlet runs its script in the sandbox)",
                        description="Audit a Parameter Golf record folder and write a review. "
                                    "Exit code: 0 PASS, 1 FAIL, 3 NEEDS_REVIEW, 2 tool error.")
     p.add_argument("folder", help="records/<track>/<folder> to audit")

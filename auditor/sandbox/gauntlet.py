@@ -1,0 +1,530 @@
+"""The gauntlet: run a submission's own script in the sandbox on synthetic data and test what it reports.
+
+The decisive test (EVALUE_RANDOM_STREAM). The validation stream is i.i.d. uniform over the V' ids that
+are not special pieces. For any predictor that is causal (p_t depends only on tokens before t) and
+normalized (sum over the vocabulary <= 1), however adaptive (caches, test-time training, mixers), the
+likelihood ratio prod_t p_t(x_t) / (1/V') is a non-negative supermartingale with mean <= 1. By Ville's
+inequality, P(total log-likelihood advantage >= a) <= e^-a. So if the script's reported val_loss L on N
+scored targets (N_r of them random) satisfies
+
+    A = N_r * ln V'  -  N * L   >  a,
+
+then either a 1-in-e^a event happened or the evaluation is not a causal normalized single pass
+(C1-C4). BOS targets at fixed positions are excluded from N_r (their loss still counts, which only
+lowers A). The printed val_loss is rounded, so A is computed with L + half a unit of its last printed
+decimal (conservative). With k evaluation lines tested, the threshold is a = ln(k / alpha) (union
+bound); the p-value is min(1, k * e^-A).
+
+The other stages (decode, import, hyperparameters, model, forward, train steps, the script's own
+main with its training, serialization and evaluation, log parsing) are timed and reported so a
+reviewer sees how far the script got on a CPU; a stage that needs a GPU is reported as such.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from auditor.model import Evidence, Finding, Submission
+from auditor.sandbox.sandbox import Limits, Sandbox, SandboxRun, isolation_mode
+from auditor.sandbox.synth import SynthData, expected_vocab, make_data
+
+ALPHA = 1e-6  # false-alarm probability of the e-value test (per submission)
+STATUSES = ("pass", "fail", "needs_gpu", "skipped")
+CHILD_STAGES = ("import", "hyperparameters", "model", "forward", "train_steps")
+_FINAL_RE = re.compile(r"val_loss[:=]\s*(-?[0-9]+(?:\.([0-9]+))?)")
+
+# Knobs most record scripts read (runtime_surface.md): shrink the run to seconds on a CPU.
+SHRINK_ENV = {
+    "ITERATIONS": "6", "WARMUP_STEPS": "1", "MAX_WALLCLOCK_SECONDS": "60", "TRAIN_BATCH_TOKENS": "8192",
+    "TRAIN_SEQ_LEN": "128", "EVAL_SEQ_LEN": "128", "EVAL_STRIDE": "64", "VAL_BATCH_SIZE": "8192",
+    "VAL_BATCH_TOKENS": "8192", "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "1", "NUM_LAYERS": "2",
+    "MODEL_DIM": "64", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "MLP_MULT": "2", "NUM_LOOPS": "1",
+    "XSA_LAST_N": "1", "GPTQ_CALIBRATION_BATCHES": "1", "GPTQ_RESERVE_SECONDS": "0", "TTT_EPOCHS": "1",
+    "TTT_CHUNK_TOKENS": "8192", "TTT_BATCH_SEQS": "4", "BIGRAM_VOCAB_SIZE": "256", "NGRAM_BUCKETS": "4096",
+    "NGRAM_TABLE_SIZE": "4096", "NGRAM_HASH_SIZE": "4096", "RUN_ID": "gauntlet", "SEED": "1337",
+}
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str
+    seconds: float = 0.0
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 1),
+                "detail": self.detail, "data": self.data}
+
+
+@dataclass
+class GauntletResult:
+    stages: list[Stage]
+    findings: list[Finding]
+    evalue: dict[str, Any] | None
+    control: dict[str, Any] | None
+    isolation: dict[str, str]
+    device: str
+    env: dict[str, str]
+    vocab_size: int | None
+    notes: list[str] = field(default_factory=list)
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "isolation": self.isolation,
+            "vocab_size": self.vocab_size,
+            "env": self.env,
+            "stages": [s.to_json() for s in self.stages],
+            "evalue": self.evalue,
+            "control": self.control,
+            "notes": self.notes,
+        }
+
+
+# ---------------------------------------------------------------------------------- the e-value test
+
+def evalue_test(val_loss: float, n_targets: int, n_bos: int, v_prime: int, decimals: int | None,
+                k_tests: int = 1, alpha: float = ALPHA) -> dict[str, Any]:
+    """Ville bound on a reported mean loss over a uniform random stream (see module docstring)."""
+    slack = 0.0 if decimals is None else 0.5 * 10.0 ** (-decimals)
+    n_random = n_targets - n_bos
+    advantage = n_random * math.log(v_prime) - n_targets * (val_loss + slack)
+    bound = math.log(max(1, k_tests) / alpha)
+    log10_p = min(0.0, (math.log(max(1, k_tests)) - advantage) / math.log(10))
+    return {
+        "val_loss": val_loss,
+        "rounding_slack": slack,
+        "n_targets": n_targets,
+        "n_random": n_random,
+        "v_prime": v_prime,
+        "ln_v_prime": math.log(v_prime),
+        "advantage_nats": advantage,
+        "advantage_per_token": advantage / n_targets if n_targets else 0.0,
+        "bound_nats": bound,
+        "alpha": alpha,
+        "k_tests": k_tests,
+        "log10_p_value": log10_p,
+        "p_value": 10.0 ** log10_p,
+        "passed": advantage <= bound,
+    }
+
+
+def control_run(data: SynthData, steps: int = 8, device: str = "cpu") -> dict[str, Any]:
+    """The same test against the reference model and evaluator (trusted code, run in-process): a
+    causal normalized predictor that has just been trained on the synthetic train shards must pass."""
+    import numpy as np
+    import torch
+
+    from reference_impl.bpb import build_sentencepiece_luts
+    from reference_impl.data import list_shards, load_validation_tokens, read_shard
+    from reference_impl.evaluate import eval_nonoverlap
+    from reference_impl.model import GPT, GPTConfig
+    from reference_impl.tokenizer import load as load_sp
+
+    t0 = time.monotonic()
+    torch.manual_seed(0)
+    seq = 128
+    model = GPT(GPTConfig(vocab_size=data.vocab_size, num_layers=1, model_dim=16, num_heads=2, num_kv_heads=1)).to(device)
+    train = np.concatenate([read_shard(f) for f in list_shards(str(data.dataset_dir), "train")]).astype(np.int64)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for i in range(steps):
+        start = (i * 8 * seq) % (train.size - 8 * seq - 1)
+        chunk = torch.as_tensor(train[start:start + 8 * seq + 1])
+        x, y = chunk[:-1].reshape(8, seq).to(device), chunk[1:].reshape(8, seq).to(device)
+        loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    val = load_validation_tokens(str(data.dataset_dir), seq)
+    luts = build_sentencepiece_luts(load_sp(str(data.tokenizer_path)), data.vocab_size)
+    res = eval_nonoverlap(model, val, seq, luts, device=device, batch_seqs=64)
+    test = evalue_test(res.val_loss, res.tokens, data.bos_targets(res.tokens), data.v_prime, None)
+    test.update(train_steps=steps, last_train_loss=round(loss.item(), 4), seconds=round(time.monotonic() - t0, 1))
+    return test
+
+
+# ---------------------------------------------------------------------------------- orchestration
+
+def _has_main_guard(text: str | None) -> bool:
+    return bool(text) and re.search(r"""__name__\s*==\s*['"]__main__['"]""", text) is not None
+
+
+def _decode_stage(sub: Submission) -> Stage:
+    entry = sub.entry_point
+    if entry is None:
+        return Stage("decode", "skipped", detail="no entry-point script (train_gpt.py or train*.py)")
+    if entry.decode_error:
+        return Stage("decode", "fail", detail=f"{entry.path}: {entry.decode_error}")
+    if entry.stub:
+        return Stage("decode", "pass", detail=f"{entry.path}: {entry.stub} stub, {entry.layers} layer(s), "
+                                              f"{len((entry.text or '').encode())} decoded bytes")
+    return Stage("decode", "skipped", detail=f"{entry.path} is plain source (not a self-extracting stub)")
+
+
+def _events_of(run: SandboxRun, kind: str) -> list[dict]:
+    return [e for e in run.events if e.get("event") == kind]
+
+
+def _child_stages(run: SandboxRun) -> dict[str, Stage]:
+    out: dict[str, Stage] = {}
+    for e in _events_of(run, "stage"):
+        name = str(e.get("stage"))
+        status = e.get("status") if e.get("status") in STATUSES else "fail"
+        data = {k: v for k, v in e.items() if k not in ("event", "stage", "status", "detail", "seconds", "phase")}
+        out[name] = Stage(name, status, float(e.get("seconds") or 0.0), str(e.get("detail") or "")[:400], data)
+    started = [str(e.get("stage")) for e in _events_of(run, "stage_start")]
+    for name in started:
+        if name not in out:  # started and never finished: the process died or was killed in it
+            last = [ln for ln in run.stderr.strip().splitlines() if ln.strip()][-1:] if run.returncode else []
+            why = (f"stopped by the sandbox: {run.limit_hit}" if run.limit_hit else
+                   f"the process ended inside this stage (exit status {run.returncode})")
+            out[name] = Stage(name, "fail", run.wall_s, why + (f" ({last[0].strip()[:200]})" if last else ""),
+                              {"stderr_tail": run.stderr[-1500:]})
+    return out
+
+
+def _phases_reached(run: SandboxRun) -> list[str]:
+    return [str(e.get("phase")) for e in _events_of(run, "phase")]
+
+
+def _parse_output(run: SandboxRun):
+    from auditor.logparse import parse_log
+
+    runs = []
+    try:
+        runs = [r for r in parse_log("sandbox-stdout", run.stdout) if r.phases]
+        for rel, text in sorted(run.logs.items()):
+            if not runs:
+                runs = [r for r in parse_log(rel, text) if r.phases]
+    except (RecursionError, MemoryError, ValueError):
+        return None
+    return runs[-1] if runs else None
+
+
+def _decimals_of(text: str | None, value: float) -> int:
+    """Decimals the run printed (its rounding is counted against the test); from the value itself
+    when the line text is unavailable."""
+    m = _FINAL_RE.search(text or "")
+    if m:
+        return len(m.group(2) or "")
+    r = repr(float(value))
+    return len(r.split(".", 1)[1]) if "." in r and "e" not in r else 0
+
+
+def final_phases(events: list[dict]) -> list[str]:
+    """Phase of each event, re-derived after the run: once the script's main starts, `train` until the
+    first model-file write, `serialize` until the first read-back that follows the LAST model write,
+    `eval` from there on (from right after the last write when the script never reads its model file
+    back). Before main, the hook's own phase (setup / probe) stands."""
+    start = next((i for i, e in enumerate(events) if e.get("event") == "phase" and e.get("phase") == "train"), None)
+    if start is None:
+        return [str(e.get("phase")) for e in events]
+    writes = [i for i, e in enumerate(events) if i > start and e.get("artifact") == "write"]
+    first_write = writes[0] if writes else None
+    eval_start = None
+    if writes:  # no read-back (model kept in memory): everything after the final write is evaluation
+        eval_start = next((i for i, e in enumerate(events) if i > writes[-1] and e.get("artifact") == "read"),
+                          writes[-1] + 1)
+    out = []
+    for i, e in enumerate(events):
+        if i < start:
+            out.append(str(e.get("phase")))
+        elif eval_start is not None and i >= eval_start:
+            out.append("eval")
+        elif first_write is not None and i >= first_write:
+            out.append("serialize")
+        else:
+            out.append("train")
+    return out
+
+
+def _with_phases(run: SandboxRun, kind: str) -> list[dict]:
+    return [dict(e, phase=p) for e, p in zip(run.events, final_phases(run.events)) if e.get("event") == kind]
+
+
+def _network_findings(run: SandboxRun) -> list[Finding]:
+    out = []
+    seen = set()
+    events = _with_phases(run, "network")
+    urls = [str(e.get("target")) for e in events if e.get("call") == "urllib.Request"]
+    socket_phases = {e.get("phase") for e in events if e.get("call") != "urllib.Request"}
+    for e in events:
+        if e.get("call") == "urllib.Request" and e.get("phase") in socket_phases:
+            continue  # the same attempt, seen again (and stopped) at the socket level
+        key = (e.get("call"), e.get("target"), e.get("phase"))
+        if key in seen:
+            continue
+        seen.add(key)
+        phase = str(e.get("phase"))
+        sev = "fail" if phase == "eval" else "warn"
+        out.append(Finding("NO_NETWORK", sev,
+                           f"the sandboxed run attempted a network call ({e.get('call')} to {str(e.get('target'))[:120]}) "
+                           f"during the {phase} phase; it was {'blocked' if e.get('blocked') else 'recorded'}",
+                           [Evidence("(gauntlet run)", None, f"{e.get('call')} {str(e.get('target'))[:150]}")],
+                           "high", {"call": e.get("call"), "target": e.get("target"), "phase": phase,
+                                    "blocked": bool(e.get("blocked")), "urls": urls[:5], "dynamic": True}))
+        if len(out) >= 20:
+            break
+    return out
+
+
+def _train_data_findings(run: SandboxRun) -> list[Finding]:
+    opens = _with_phases(run, "open")
+    hits = [e for e in opens if e.get("kind") == "train_shard" and e.get("phase") == "eval"]
+    if not hits:
+        return []
+    paths = sorted({str(e.get("path")) for e in hits})
+    return [Finding("NO_TRAIN_DATA_AT_EVAL", "fail",
+                    f"the sandboxed run opened {len(paths)} training shard(s) after reading back its serialized "
+                    f"model, i.e. during evaluation: {', '.join(p.rsplit('/', 1)[-1] for p in paths[:5])}",
+                    [Evidence("(gauntlet run)", None, p) for p in paths[:5]], "high",
+                    {"paths": paths[:20], "phase": "eval", "dynamic": True})]
+
+
+def _evalue_finding(result: GauntletResult, run: SandboxRun | None, data: SynthData | None,
+                    main_stage: Stage | None) -> Finding:
+    rid = "EVALUE_RANDOM_STREAM"
+    parsed = _parse_output(run) if run is not None else None
+    finals = [p for p in (parsed.phases if parsed else []) if p.is_final]
+    if data is None or run is None or not finals:
+        needs_gpu = any(s.status == "needs_gpu" for s in result.stages)
+        why = ("the script needs a GPU for part of its run (see the stage table); rerun with --device cuda"
+               if needs_gpu else
+               "the run stopped by the sandbox: " + (run.limit_hit or "") if run is not None and run.limit_hit else
+               "the run printed no final val_loss line the log parser recognises")
+        sev = "info" if needs_gpu else "warn"
+        if main_stage is not None and main_stage.detail and not needs_gpu and main_stage.detail not in why:
+            why += f" ({main_stage.detail[:200]})"
+        return Finding(rid, sev, f"random-stream test not completed: {why}", [], "high", {"completed": False})
+    n_targets = data.val_tokens - 1
+    note = "scored targets = synthetic stream length - 1"
+    if parsed.val_tokens is not None and 0 < int(parsed.val_tokens.value) <= n_targets:
+        n_targets = int(parsed.val_tokens.value)
+        note = "scored targets read from the run's own val_tokens line"
+    tests = []
+    for p in finals:
+        t = evalue_test(p.val_loss, n_targets, data.bos_targets(n_targets), data.v_prime,
+                        _decimals_of(p.text, p.val_loss), k_tests=len(finals))
+        t.update(label=p.label, val_bpb=p.val_bpb, line=p.line)
+        tests.append(t)
+    worst = max(tests, key=lambda t: t["advantage_nats"])
+    result.evalue = {"tests": tests, "worst": worst, "n_note": note}
+    ev = [Evidence("(gauntlet run stdout)", worst["line"], f"{worst['label']} val_loss:{worst['val_loss']}")]
+    summary = (f"{worst['label']}: val_loss {worst['val_loss']:.6g} on N={worst['n_targets']:,} targets of i.i.d. "
+               f"uniform tokens (V'={worst['v_prime']:,}, ln V'={worst['ln_v_prime']:.4f}); advantage "
+               f"{worst['advantage_nats']:.1f} nats vs bound {worst['bound_nats']:.1f}")
+    data_out = {k: worst[k] for k in ("label", "val_loss", "n_targets", "n_random", "v_prime", "advantage_nats",
+                                      "advantage_per_token", "bound_nats", "p_value", "log10_p_value", "k_tests")}
+    data_out["completed"] = True
+    if worst["passed"]:
+        return Finding(rid, "pass", f"no causal-normalized violation detectable: {summary}", ev, "high", data_out)
+    return Finding(rid, "fail",
+                   f"the evaluation beats the uniform distribution on random tokens by more than any causal, "
+                   f"normalized, single-pass predictor can (p <= 10^{worst['log10_p_value']:.1f}): {summary}. "
+                   f"It leaks the target, is not normalized, adapts on tokens before scoring them, or rescores "
+                   f"(C1-C4)", ev, "high", data_out)
+
+
+def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
+                 control: bool = True, progress: Callable[[str], None] | None = None,
+                 sandbox_prefix: str = "auditor-gauntlet-") -> GauntletResult:
+    """Everything the issue's stage table needs, for one submission. Never raises for bad submissions."""
+    say = progress or (lambda msg: print(f"gauntlet: {msg}", file=sys.stderr))
+    limits = limits or Limits()
+    limits.wall_s = float(timeout)
+    limits.cpu_s = int(max(limits.cpu_s, timeout * max(1, limits.threads) + 30))
+    if device == "cuda":  # the CUDA driver reserves far more address space than it uses
+        import resource
+
+        limits.memory_bytes = resource.RLIM_INFINITY
+    stages: list[Stage] = [_decode_stage(sub)]
+    entry = sub.entry_point
+    result = GauntletResult(stages, [], None, None, {"mode": isolation_mode()}, device, {}, None)
+    if entry is None:
+        result.findings.append(_evalue_finding(result, None, None, None))
+        return result
+    vocab, vocab_note = expected_vocab(entry.text)
+    result.vocab_size = vocab
+    with Sandbox(prefix=sandbox_prefix) as box:
+        t0 = time.monotonic()
+        try:
+            data = make_data(box.run_dir / "data", vocab)
+            stages.append(Stage("synthetic data", "pass", time.monotonic() - t0,
+                                f"vocab {vocab} ({vocab_note}); {data.val_tokens - 1:,} validation targets, "
+                                f"V'={data.v_prime:,}; BOS every {data.bos_every} tokens",
+                                {"vocab_size": vocab, "val_targets": data.val_tokens - 1, "v_prime": data.v_prime}))
+        except (ValueError, OSError, RuntimeError) as exc:
+            stages.append(Stage("synthetic data", "fail", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"))
+            result.findings.append(_evalue_finding(result, None, None, None))
+            return result
+        box.copy_submission(sub.root, sub.files)
+        py_dir = box.install_shims()
+        env = dict(SHRINK_ENV)
+        env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
+                   TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
+        result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))
+                      for k, v in sorted(env.items())}
+        config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
+                  "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
+        say(f"running {entry.path} in the sandbox ({device}, timeout {timeout:.0f}s)")
+        run = box.run([sys.executable, "-X", "utf8", str(py_dir / "gauntlet_driver.py")], env, limits, config,
+                      shims=(device == "cpu"), on_progress=lambda s: say(f"still running ({s:.0f}s)"))
+        result.isolation = run.isolation
+        result.notes.extend(box.copy_notes)
+        child = _child_stages(run)
+        for name in CHILD_STAGES:
+            stages.append(child.get(name) or Stage(name, "skipped", detail="the run never reached this stage"))
+        main = child.get("main")
+        stages.extend(_main_stages(run, main, entry.shipped_bytes))
+        parsed = _parse_output(run)
+        if parsed is None:
+            stages.append(Stage("log parsing", "fail" if main and main.status == "pass" else "skipped",
+                                detail="no final `val_loss … val_bpb …` line in the run's stdout or logs"))
+        else:
+            score = parsed.score_phase
+            stages.append(Stage("log parsing", "pass", detail=f"{len(parsed.phases)} metric line(s); score: "
+                                f"{score.label} val_loss {score.val_loss} val_bpb {score.val_bpb}" if score else "",
+                                data={"family": parsed.family, "phases": [p.to_json() for p in parsed.phases]}))
+        result.findings.extend(_network_findings(run))
+        result.findings.extend(_train_data_findings(run))
+        ev = _evalue_finding(result, run, data, main)
+        result.findings.append(ev)
+        stages.append(Stage("e-value test", {"pass": "pass", "fail": "fail"}.get(ev.severity, "skipped"),
+                            detail=ev.message[:300], data=ev.data))
+        late = sorted({str(e.get("path")).rsplit("/", 1)[-1] for e in _with_phases(run, "open")
+                       if e.get("kind") == "train_shard" and e.get("phase") == "serialize"})
+        if late:
+            result.notes.append("training shards read after the model was first written and before its final "
+                                "read-back (post-training calibration?): " + ", ".join(late[:5]) +
+                                "; such work must fit in the training time (TRAIN_TIME)")
+        shims = sorted({str(e.get("name")) for e in _events_of(run, "shim")})
+        if shims:
+            result.notes.append("CPU stand-ins the run imported: " + ", ".join(shims) +
+                                (" (artifact bytes are LZMA, not zstd: approximate)" if "zstandard" in shims else ""))
+        procs = sorted({str(e.get("target"))[:120] for e in _events_of(run, "process")})
+        if procs:
+            result.notes.append("programs/processes started by the run: " + "; ".join(procs[:10]))
+        if run.strays:
+            result.notes.append("files the run left in shared temp folders (removed): " + ", ".join(run.strays[:10]))
+        if run.limit_hit:
+            result.notes.append(f"the run was stopped by the sandbox: {run.limit_hit} after {run.wall_s:.1f}s")
+        _scrub_paths(result, str(box.root))
+        if control:
+            t1 = time.monotonic()
+            try:
+                result.control = control_run(data)
+                stages.append(Stage("control (reference evaluator)", "pass" if result.control["passed"] else "fail",
+                                    time.monotonic() - t1,
+                                    f"advantage {result.control['advantage_nats']:.1f} nats vs bound "
+                                    f"{result.control['bound_nats']:.1f} (val_loss {result.control['val_loss']:.4f}, "
+                                    f"ln V' {result.control['ln_v_prime']:.4f})", dict(result.control)))
+            except Exception as exc:  # noqa: BLE001 - trusted code; still report rather than crash
+                stages.append(Stage("control (reference evaluator)", "fail", time.monotonic() - t1,
+                                    f"{type(exc).__name__}: {str(exc)[:200]}"))
+    return result
+
+
+def _phase_times(run: SandboxRun) -> dict[str, float]:
+    """Seconds spent in train / serialize / eval, from the hook's timestamps (the last event seen
+    closes the last phase when the process was killed)."""
+    marks = [(str(e.get("phase")), float(e["t"])) for e in _events_of(run, "phase") if isinstance(e.get("t"), (int, float))]
+    ts = [float(e["t"]) for e in run.events if isinstance(e.get("t"), (int, float))]
+    if not marks or not ts:
+        return {}
+    end = max(ts)
+    out: dict[str, float] = {}
+    for (name, t), nxt in zip(marks, [m[1] for m in marks[1:]] + [end]):
+        out[name] = out.get(name, 0.0) + max(0.0, nxt - t)
+    return out
+
+
+def _scrub_paths(result: GauntletResult, root: str) -> None:
+    """The sandbox's temporary path changes every run; reports show `$SANDBOX` so that they differ
+    only where the run itself did."""
+    import json as _json
+
+    for st in result.stages:
+        st.detail = st.detail.replace(root, "$SANDBOX")
+        st.data = _json.loads(_json.dumps(st.data, default=str).replace(root, "$SANDBOX"))
+    result.notes = [n.replace(root, "$SANDBOX") for n in result.notes]
+    for f in result.findings:
+        f.message = f.message.replace(root, "$SANDBOX")
+
+
+def _main_stages(run: SandboxRun, main: Stage | None, code_bytes: int) -> list[Stage]:
+    """Split the script's own main run into train / serialize / eval by the phases the hook saw."""
+    reached = _phases_reached(run)
+    times = _phase_times(run)
+    if main is None:
+        why = run.limit_hit or "the run ended before the script's main started"
+        return [Stage(n, "skipped" if not run.limit_hit else "fail", detail=why) for n in ("train", "serialize", "eval")]
+    failed = main.status != "pass"
+    written = {e.get("path") for e in _events_of(run, "open") if e.get("artifact") == "write"}
+    artifacts = {p: run.files[p] for p in sorted(written) if p in run.files}
+    steps = len(re.findall(r"(?m)^step:\d+/\d+ ", run.stdout))
+    last = "eval" if "eval" in reached else "serialize" if "serialize" in reached else "train"
+    out = []
+    for name in ("train", "serialize", "eval"):
+        secs = times.get(name, 0.0)
+        if name == "train" and steps:
+            detail = f"{steps} step line(s) logged"
+        elif name == "serialize" and name in reached:
+            detail = ", ".join(f"{p}: {n:,} bytes" for p, n in artifacts.items()) + f"; code {code_bytes:,} bytes"
+        elif name == "eval" and name in reached:
+            detail = "serialized model read back and evaluated"
+        elif name == "eval" and "serialize" in reached and not failed:
+            reached = reached + ["eval"]
+            detail = "evaluated after the final model write (the model file itself was not read back)"
+        else:
+            detail = ""
+        if name == last and failed:
+            out.append(Stage(name, main.status, secs, main.detail))
+        elif name in reached and (name != last or not failed):
+            out.append(Stage(name, "pass", secs, detail, {"artifacts": artifacts, "code_bytes": code_bytes}
+                             if name == "serialize" else {}))
+        else:
+            why = ("not reached: the run failed earlier" if failed else
+                   "no model file was written" if name == "serialize" else "the serialized model was never read back")
+            out.append(Stage(name, "skipped", 0.0, why))
+    return out
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+_ICON = {"pass": "pass", "fail": "FAIL", "needs_gpu": "needs GPU", "skipped": "skipped"}
+
+
+def render_markdown(result: GauntletResult) -> str:
+    from reports.escape import code, md
+
+    lines = ["### Gauntlet (sandboxed run on synthetic data)", "",
+             f"Device: {md(result.device)}; isolation: {md(', '.join(f'{k}: {v}' for k, v in sorted(result.isolation.items())))}; "
+             f"vocabulary: {result.vocab_size}.", "",
+             "| Stage | Result | Seconds | Detail |", "|---|---|---:|---|"]
+    for s in result.stages:
+        lines.append(f"| {md(s.name)} | {_ICON.get(s.status, md(s.status))} | {s.seconds:.1f} | {md(s.detail, 400)} |")
+    if result.evalue:
+        w = result.evalue["worst"]
+        lines += ["", f"Random-stream e-value test: {code(w['label'])} val_loss {w['val_loss']:.8g}, "
+                      f"N = {w['n_targets']:,} targets ({w['n_random']:,} random), V' = {w['v_prime']:,}, "
+                      f"advantage {w['advantage_nats']:.2f} nats (bound {w['bound_nats']:.2f} at α = {w['alpha']:g}, "
+                      f"{w['k_tests']} line(s) tested), p ≤ 10^{w['log10_p_value']:.1f}: "
+                      f"**{'pass' if w['passed'] else 'FAIL'}**."]
+    if result.control:
+        c = result.control
+        lines += ["", f"Control (reference model + reference evaluator on the same stream): val_loss "
+                      f"{c['val_loss']:.6f}, advantage {c['advantage_nats']:.2f} nats, bound {c['bound_nats']:.2f}: "
+                      f"**{'pass' if c['passed'] else 'FAIL'}**."]
+    for n in result.notes:
+        lines.append(f"- {md(n, 400)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,29 @@
+"""Runs first in every Python process started inside the sandbox (it sits on PYTHONPATH there).
+
+Installs the audit hook (evidence: file opens, launches, network attempts, with the phase) and, for
+a CPU run, the CUDA-to-CPU shims. Does nothing outside the auditor's sandbox (no GAUNTLET_CONFIG).
+"""
+
+import json
+import os
+import sys
+
+
+def _setup() -> None:
+    path = os.environ.get("GAUNTLET_CONFIG")
+    if not path:
+        return
+    with open(path, encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    import _gauntlet_hooks
+
+    _gauntlet_hooks.install(cfg["events"], cfg["run_dir"], cfg["data_dir"], cfg.get("block_network", True))
+    if cfg.get("fallback_dir") and cfg["fallback_dir"] not in sys.path:
+        sys.path.append(cfg["fallback_dir"])
+    if cfg.get("shims"):
+        import gauntlet_cpu
+
+        gauntlet_cpu.install()
+
+
+_setup()
