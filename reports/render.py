@@ -7,6 +7,7 @@ folder gives byte-identical output anywhere.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -37,8 +38,17 @@ def _num(v: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def writable(text: str) -> str:
+    """Output must encode as UTF-8: a lone surrogate that slipped through from submission text
+    would otherwise crash the write after the whole audit ran."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def to_json_text(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    return writable(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str) + "\n")
 
 
 def render_json(result) -> str:
@@ -117,6 +127,7 @@ def review_context(result) -> dict[str, Any]:
         "reference": result.options.reference,
         "sections": result.sections,
         "not_checked": not_checked,
+        "gauntlet": result.options.gauntlet,
     }
 
 
@@ -130,7 +141,7 @@ def _eval_seconds(run) -> float | None:
 def render_markdown(result, template: str = "review.md.j2", **extra: Any) -> str:
     ctx = review_context(result)
     ctx.update(extra)
-    return _env().get_template(template).render(**ctx)
+    return writable(_env().get_template(template).render(**ctx))
 
 
 def render(result, fmt: str) -> str:

@@ -1,0 +1,26 @@
+"""The rule registry: stable IDs, complete metadata, and docs/rulebook.md generated from it."""
+
+from pathlib import Path
+
+from auditor.commands.rules import rulebook_markdown
+from rules import all_rules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ids_are_unique_and_upper_snake():
+    ids = [r.id for r in all_rules()]
+    assert len(ids) == len(set(ids))
+    assert all(i == i.upper() and " " not in i for i in ids)
+
+
+def test_every_rule_has_title_summary_explanation_and_sources():
+    for r in all_rules():
+        assert r.title and r.summary and len(r.explanation.strip()) > 200, r.id
+        assert r.citations and all(c.startswith("https://") for c in r.citations), r.id
+        assert r.kind in ("evidence", "code", "dynamic"), r.id
+
+
+def test_docs_rulebook_is_generated_from_the_registry():
+    assert (ROOT / "docs" / "rulebook.md").read_text(encoding="utf-8") == rulebook_markdown(all_rules()), \
+        "regenerate with: auditor rules --markdown > docs/rulebook.md"
