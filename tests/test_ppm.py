@@ -55,7 +55,7 @@ def test_public_function_is_the_fast_path_and_matches_oracle():
 
 
 @pytest.mark.parametrize("exclusion", [True, False])
-@pytest.mark.parametrize("order", [0, 1, 2, 5, 7])
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 5, 7, 8])
 @pytest.mark.parametrize("partitioned", [False, True])
 def test_fast_matches_oracle_on_generated_text(order, exclusion, partitioned):
     text = _generated_text(6000, seed=order)
@@ -63,6 +63,28 @@ def test_fast_matches_oracle_on_generated_text(order, exclusion, partitioned):
     fast = byte_ppm_logprobs_fast(text, order=order, exclusion=exclusion, **kwargs)
     ref = byte_ppm_logprobs_reference(text, order=order, exclusion=exclusion)
     assert np.max(np.abs(fast - ref)) < 1e-9
+
+
+@pytest.mark.parametrize("exclusion", [True, False])
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_fast_matches_oracle_when_contexts_see_all_256_bytes(order, exclusion):
+    # Contexts "\x01" and "\x00\x01" are followed by every byte value, so distinct-symbol counts reach 255
+    # (the widest value the packed per-start word holds) and exclusion sets get that large too.
+    rng = np.random.default_rng(order)
+    triples = b"".join(bytes([0, 1, s]) for s in rng.permutation(256))
+    text = triples * 2 + bytes(rng.integers(0, 256, 700, dtype=np.uint8))
+    fast = byte_ppm_logprobs_fast(text, order=order, exclusion=exclusion)
+    ref = byte_ppm_logprobs_reference(text, order=order, exclusion=exclusion)
+    assert np.max(np.abs(fast - ref)) < 1e-9
+
+
+def test_fast_default_path_matches_oracle_on_longer_text():
+    # Long enough that order-5 contexts repeat often (large counts, long exclusion lists, many escapes).
+    text = _generated_text(60_000, seed=11)
+    fast = byte_ppm_logprobs_fast(text, order=5, exclusion=True)
+    ref = byte_ppm_logprobs_reference(text, order=5, exclusion=True)
+    assert np.max(np.abs(fast - ref)) < 1e-9
+    assert bits_per_byte(fast) == pytest.approx(bits_per_byte(ref), abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
