@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import io
+import os
 import sys
 
 from auditor import __version__
@@ -40,7 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _utf8_streams() -> None:
+    """Reports are UTF-8 whatever the locale: the same bytes everywhere, and a latin-1 or ASCII
+    console (PYTHONIOENCODING, some CI runners) cannot crash the write after the audit ran."""
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc != "utf8" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(encoding="utf-8", errors=errors)
+            except (ValueError, OSError, io.UnsupportedOperation):
+                pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    _utf8_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -61,4 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except MemoryError:
         sys.stderr.write("auditor: error: out of memory while auditing\n")
+        return EXIT_ERROR
+    except Exception as exc:  # a bug must not exit 1, which CI would read as a FAIL verdict
+        if os.environ.get("AUDITOR_DEBUG"):
+            raise
+        msg = " ".join(str(exc).split())[:200]
+        sys.stderr.write(f"auditor: error: internal error ({type(exc).__name__}: {msg}); please report it "
+                         "(AUDITOR_DEBUG=1 shows the traceback)\n")
         return EXIT_ERROR

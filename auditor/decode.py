@@ -14,6 +14,8 @@ import binascii
 import bz2
 import codecs
 import lzma
+import re
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -38,40 +40,75 @@ class Decoded:
     target: str | None = None  # exec-file shims: the file that runs
 
 
+def _too_big() -> DecodeError:
+    return DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
+
+
+def _bounded_streams(make: Callable, data: bytes, what: str, errors: tuple, *, garbage_ok: bool,
+                     strip_nul: bool = False) -> bytes:
+    """Decompress every concatenated stream, as `lzma.decompress`, `bz2.decompress` and
+    `gzip.decompress` do. Reading only the first stream would let a stub show the auditor a benign
+    first stream while Python runs the second; a truncated stream raises in Python, so it does here.
+    `garbage_ok`: trailing bytes that are not a stream are ignored (lzma, bz2) or an error (gzip)."""
+    out = bytearray()
+    first = True
+    while True:
+        dec = make()
+        try:
+            chunk = dec.decompress(data, MAX_DECODED_BYTES + 1 - len(out))
+        except errors as exc:
+            if not first and garbage_ok:
+                break
+            raise DecodeError(f"{what} payload is corrupt ({exc})") from None
+        out += chunk
+        if len(out) > MAX_DECODED_BYTES:
+            raise _too_big()
+        if not dec.eof:
+            raise DecodeError(f"{what} payload is truncated (no end-of-stream marker)")
+        data = dec.unused_data
+        if strip_nul:
+            data = data.lstrip(b"\x00")
+        first = False
+        if not data:
+            break
+    return bytes(out)
+
+
 def _bounded_lzma(data: bytes, raw: bool, filters: list | None) -> bytes:
     if raw:
-        dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters or [{"id": lzma.FILTER_LZMA2}])
+        make = lambda: lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters or [{"id": lzma.FILTER_LZMA2}])
     else:
-        dec = lzma.LZMADecompressor()
+        make = lzma.LZMADecompressor
     try:
-        out = dec.decompress(data, max_length=MAX_DECODED_BYTES + 1)
-    except lzma.LZMAError as exc:
-        raise DecodeError(f"LZMA payload is corrupt ({exc})") from None
-    if len(out) > MAX_DECODED_BYTES:
-        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
-    return out
+        return _bounded_streams(make, data, "LZMA", (lzma.LZMAError, EOFError), garbage_ok=True)
+    except (ValueError, TypeError) as exc:  # a filter spec liblzma rejects
+        raise DecodeError(f"LZMA filter spec rejected ({exc})") from None
 
 
-def _bounded_zlib(data: bytes, wbits: int = zlib.MAX_WBITS) -> bytes:
-    dec = zlib.decompressobj(wbits)
+def _bounded_zlib(data: bytes, wbits: int = zlib.MAX_WBITS, members: bool = False) -> bytes:
+    """zlib.decompress reads one stream and ignores what follows; gzip.decompress (members=True)
+    reads every member."""
+    try:
+        make = lambda: zlib.decompressobj(wbits)
+        make()
+    except (ValueError, zlib.error) as exc:
+        raise DecodeError(f"unsupported zlib wbits ({exc})") from None
+    if members:
+        return _bounded_streams(make, data, "gzip", (zlib.error, EOFError), garbage_ok=False, strip_nul=True)
+    dec = make()
     try:
         out = dec.decompress(data, MAX_DECODED_BYTES + 1)
     except zlib.error as exc:
         raise DecodeError(f"zlib payload is corrupt ({exc})") from None
     if len(out) > MAX_DECODED_BYTES:
-        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
+        raise _too_big()
+    if not dec.eof:
+        raise DecodeError("zlib payload is truncated (no end-of-stream marker)")
     return out
 
 
 def _bounded_bz2(data: bytes) -> bytes:
-    dec = bz2.BZ2Decompressor()
-    try:
-        out = dec.decompress(data, max_length=MAX_DECODED_BYTES + 1)
-    except (OSError, ValueError) as exc:
-        raise DecodeError(f"bz2 payload is corrupt ({exc})") from None
-    if len(out) > MAX_DECODED_BYTES:
-        raise DecodeError(f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound")
-    return out
+    return _bounded_streams(bz2.BZ2Decompressor, data, "bz2", (OSError, ValueError, EOFError), garbage_ok=True)
 
 
 class _Evaluator:
@@ -218,7 +255,7 @@ def _zlib(data, kw, rest):
 
 
 def _gzip(data, kw, rest):
-    return _bounded_zlib(data, 16 + zlib.MAX_WBITS)
+    return _bounded_zlib(data, 16 + zlib.MAX_WBITS, members=True)
 
 
 def _bz2(data, kw, rest):
@@ -328,6 +365,9 @@ def _layer_kind(steps: list[str], call_text: str) -> str:
     return steps[-1] if steps else "literal"
 
 
+_MAYBE_STUB = re.compile(r"\b(?:exec|eval|run_path)\b")  # _exec_calls finds nothing without one of these
+
+
 def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | None:
     """Peel up to MAX_LAYERS stub layers. Returns None when `source` is not a stub.
 
@@ -336,10 +376,14 @@ def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | N
     """
     text, kinds, layers, target = source, [], 0, None
     while layers < MAX_LAYERS:
+        if not _MAYBE_STUB.search(text):
+            break  # no exec/eval/run_path anywhere: not a stub, and no need to parse a big script
         if len(text) > MAX_SOURCE_BYTES:
             raise DecodeError("script too large to analyse")
         try:
-            tree = ast.parse(text)
+            with warnings.catch_warnings():  # "invalid escape sequence" in submission code is not our stderr's business
+                warnings.simplefilter("ignore")
+                tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             break
         if not _looks_like_stub(tree):
@@ -347,14 +391,18 @@ def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | N
         ev = _Evaluator(_imports(tree), {})
         _module_constants(tree, ev)
         decoded: str | None = None
+        payloads: list[str] = []
         errors = []
-        for call in _exec_calls(tree):
+        # every exec'd payload, in source order: Python runs them all, so showing the auditor only
+        # the first would let a benign first payload hide the second
+        for call in sorted(_exec_calls(tree), key=lambda c: (c.lineno, c.col_offset)):
+            ev.kinds.clear()
             try:
                 value = ev.eval(call.args[0])
             except DecodeError as exc:
                 errors.append(str(exc))
                 shim = _shim_target(call, set(siblings), target or path)
-                if shim is not None:
+                if shim is not None and not payloads:
                     decoded, target = siblings[shim], shim
                     kinds.append("exec-file")
                     break
@@ -364,9 +412,13 @@ def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | N
             if isinstance(value, bytes):
                 value = value.decode("utf-8", errors="replace")
             if isinstance(value, str) and not isinstance(value, _Ref):
-                decoded = value
-                kinds.append(_layer_kind(ev.kinds, ast.unparse(call)))
-                break
+                if not payloads:
+                    kinds.append(_layer_kind(ev.kinds, ast.unparse(call)))
+                payloads.append(value)
+                if sum(map(len, payloads)) > MAX_DECODED_BYTES:
+                    raise _too_big()
+        if payloads:
+            decoded = "\n".join(payloads)
         if decoded is None:
             if layers == 0 and errors:
                 raise DecodeError(errors[0])

@@ -36,8 +36,12 @@ def _safe_name(rel: str) -> str:
     return "".join(ch if ch.isprintable() else "\ufffd" for ch in rel)
 
 
-def scan(root: Path) -> tuple[list[str], dict[str, os.stat_result], list[Finding]]:
-    """List regular files under root (relative POSIX paths, sorted) without following links."""
+def scan(root: Path, real_names: dict[str, str] | None = None
+         ) -> tuple[list[str], dict[str, os.stat_result], list[Finding]]:
+    """List regular files under root (relative POSIX paths, sorted) without following links.
+
+    Names are reported printable (_safe_name); `real_names`, when given, receives safe name -> the
+    name on disk, so a file whose name holds a newline or non-UTF-8 bytes is still read."""
     files: list[str] = []
     stats: dict[str, os.stat_result] = {}
     findings: list[Finding] = []
@@ -62,7 +66,8 @@ def scan(root: Path) -> tuple[list[str], dict[str, os.stat_result], list[Finding
                     target = os.readlink(e.path)
                 except OSError:
                     target = "?"
-                resolved = (Path(d) / target).resolve() if target != "?" else None
+                # realpath, not Path.resolve(): a link loop must not raise (Path.resolve gives RuntimeError)
+                resolved = Path(os.path.realpath(Path(d) / target)) if target != "?" else None
                 inside = resolved is not None and (resolved == root or root in resolved.parents)
                 findings.append(_finding(
                     "warn" if inside else "fail",
@@ -84,12 +89,23 @@ def scan(root: Path) -> tuple[list[str], dict[str, os.stat_result], list[Finding
             if len(files) >= MAX_FILES:
                 findings.append(_finding("warn", f"more than {MAX_FILES} files; the rest were not read"))
                 return sorted(files), stats, findings
+            if rel in stats:
+                findings.append(_finding("warn", "file name has unprintable characters and reads the same as "
+                                                  "another file's once made printable; not read", rel))
+                continue
+            on_disk = Path(e.path).relative_to(root).as_posix()
+            if on_disk != rel:  # a newline, bidi override or undecodable byte can mislead a reader of the PR
+                findings.append(_finding("warn", "file name has unprintable characters (control, bidi or "
+                                                  "non-UTF-8 bytes), shown as \ufffd", rel))
+            if real_names is not None:
+                real_names[rel] = on_disk
             files.append(rel)
             stats[rel] = st
     return sorted(files), stats, findings
 
 
-def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Finding]) -> bytes | None:
+def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Finding],
+          real: str | None = None) -> bytes | None:
     if st.st_nlink > 1:
         findings.append(_finding("warn", f"file has {st.st_nlink} hard links (may alias a file outside the "
                                           "folder); not read", rel))
@@ -99,8 +115,13 @@ def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[F
                                           "not read", rel))
         return None
     try:
-        fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(root / (real or rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
+            now = os.fstat(fd)
+            if ((now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                    or not stat.S_ISREG(now.st_mode)):
+                findings.append(_finding("warn", "file was replaced while the folder was being read; not read", rel))
+                return None
             return fh.read(limit + 1)[:limit]
     except OSError as exc:
         findings.append(_finding("warn", f"file could not be read ({exc.strerror})", rel))
@@ -132,7 +153,11 @@ def load_submission(path: str | os.PathLike) -> Submission:
     except OSError as exc:
         raise LoadError(f"{path}: cannot be read ({exc.strerror})") from None
 
-    files, stats, findings = scan(root)
+    real_names: dict[str, str] = {}
+    files, stats, findings = scan(root, real_names)
+    if _safe_name(root.name) != root.name:
+        findings.append(_finding("warn", "folder name has unprintable characters (control, bidi or non-UTF-8 "
+                                          "bytes), shown as \ufffd"))
     track = root.parent.name if root.parent.name.startswith("track_") else None
     sub = Submission(root=root, name=_safe_name(root.name), track=track, files=files, load_findings=findings)
 
@@ -144,7 +169,7 @@ def load_submission(path: str | os.PathLike) -> Submission:
         if not wanted:
             continue
         limit = MAX_README_BYTES if rel.lower() == "readme.md" else MAX_TEXT_BYTES
-        data = _read(root, rel, stats[rel], limit, findings)
+        data = _read(root, rel, stats[rel], limit, findings, real_names.get(rel, rel))
         if data is None:
             continue
         if is_submission_json(rel):
@@ -163,7 +188,7 @@ def load_submission(path: str | os.PathLike) -> Submission:
     for rel in files:
         suffix = PurePosixPath(rel).suffix.lower()
         if suffix in CODE_SUFFIXES and rel in texts:
-            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats))
+            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats, real_names.get(rel, rel)))
     for rel in files:
         if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
             sub.logs.append(rel)
@@ -174,11 +199,12 @@ def load_submission(path: str | os.PathLike) -> Submission:
     return sub
 
 
-def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict) -> CodeFile:
+def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict, real: str | None = None
+               ) -> CodeFile:
     text = texts[rel]
     shipped = text.encode("utf-8", errors="replace")
     try:
-        fd = os.open(root / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(root / (real or rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
             shipped = fh.read(MAX_TEXT_BYTES)
     except OSError:

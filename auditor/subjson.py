@@ -34,6 +34,38 @@ class _Duplicate(Exception):
     pass
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+MAX_ITEMS = 1_000  # per list/object: real files hold a handful of seeds; more is a flood
+MAX_SAME_ISSUES = 10  # per kind of issue, then one line saying how many more
+
+
+def _scrub(obj: Any, flags: set[str], depth: int = 0) -> Any:
+    """Make the parsed object safe to report on. Lone surrogates (from `\\ud800`-style escapes)
+    become U+FFFD: they cannot be written as UTF-8, so one in a name would crash every report writer.
+    Nested lists and objects keep their first MAX_ITEMS entries, so a flood of entries cannot turn into a
+    flood of findings (or minutes of schema validation). Deeper than 100 levels is left as is
+    (nothing that deep is read or shown)."""
+    if isinstance(obj, str):
+        clean = _SURROGATE.sub("\ufffd", obj)
+        if clean != obj:
+            flags.add("surrogate")
+        return clean
+    if depth > 100:
+        return obj
+    if isinstance(obj, dict):
+        # the top-level object is kept whole: padding it with junk keys must not hide a real one
+        limit = len(obj) if depth == 0 else MAX_ITEMS
+        if len(obj) > limit:
+            flags.add("truncated")
+        items = list(obj.items())[:limit]
+        return {_scrub(k, flags, depth + 1): _scrub(v, flags, depth + 1) for k, v in items}
+    if isinstance(obj, list):
+        if len(obj) > MAX_ITEMS:
+            flags.add("truncated")
+        return [_scrub(v, flags, depth + 1) for v in obj[:MAX_ITEMS]]
+    return obj
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -64,7 +96,13 @@ def _key_lines(text: str) -> dict[str, int]:
 def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
     meta = SubmissionMeta(path=path)
 
-    def issue(severity: str, message: str, key: str | None = None, **extra: Any) -> None:
+    repeats: dict[str, int] = {}
+
+    def issue(severity: str, message: str, key: str | None = None, group: str | None = None, **extra: Any) -> None:
+        if group is not None:
+            repeats[group] = repeats.get(group, 0) + 1
+            if repeats[group] > MAX_SAME_ISSUES:
+                return
         line = meta.line_of.get(key) if key else None
         meta.issues.append(Finding(RULE_ID, severity, message, [Evidence(path, line, "")], "high", extra))
 
@@ -98,16 +136,23 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
     if not isinstance(obj, dict):
         meta.parse_error = f"top level is a {type(obj).__name__}, not an object"
         return meta
+    flags: set[str] = set()
+    obj = _scrub(obj, flags)
     meta.raw = obj
+    if "surrogate" in flags:
+        issue("warn", "a string holds an unpaired UTF-16 surrogate escape (invalid Unicode); shown as \ufffd")
+    if "truncated" in flags:
+        issue("warn", f"a list or object holds more than {MAX_ITEMS:,} entries; only the first {MAX_ITEMS:,} were read")
     for k in sorted(set(duplicates)):
-        issue("warn", f"key {k!r} appears more than once; JSON parsers keep the last value", k)
+        issue("warn", f"key {str(k)[:80]!r} appears more than once; JSON parsers keep the last value", k,
+              group="duplicate keys")
     for c in sorted(set(non_finite)):
         issue("warn", f"non-standard JSON constant {c} in the file; it is treated as missing")
 
     for err in sorted(_validator().iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         key = str(err.absolute_path[0]) if err.absolute_path else None
         where = "/".join(map(str, err.absolute_path)) or "(top level)"
-        issue("warn", f"{where}: {err.message[:200]}", key)
+        issue("warn", f"{where}: {err.message[:200]}", key, group="schema")
 
     def s(key: str) -> str | None:
         v = obj.get(key)
@@ -126,7 +171,8 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
             for k, v in block.items():
                 seed = _int(k)
                 if seed is None or not isinstance(v, dict):
-                    issue("warn", f"{container}: entry {str(k)[:40]!r} is not a seed-keyed object", container)
+                    issue("warn", f"{container}: entry {str(k)[:40]!r} is not a seed-keyed object", container,
+                          group=container)
                     continue
                 meta.seed_results.setdefault(seed, {}).update(v)
     seeds = obj.get("seeds")
@@ -134,7 +180,7 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         for v in seeds:
             seed = _int(v)
             if seed is None:
-                issue("warn", f"seeds: {str(v)[:40]!r} is not an integer seed", "seeds")
+                issue("warn", f"seeds: {str(v)[:40]!r} is not an integer seed", "seeds", group="seeds-list")
             else:
                 meta.seeds.append(seed)
     for seed in sorted(meta.seed_results):
@@ -154,7 +200,7 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
     if meta.val_bpb_source not in (None, "val_bpb"):
         issue("info", f"no numeric `val_bpb` key; using {meta.val_bpb_source} = {meta.val_bpb:.8f}",
               meta.val_bpb_source if meta.val_bpb_source in obj else None)
-    elif meta.val_bpb is None:
+    elif meta.val_bpb is None and not any(k in obj for k in ("val_loss", "mean_val_loss")):
         issue("warn", "no val_bpb claim found (val_bpb, mean_val_bpb, mean_bpb or per-seed values)")
 
     for key in ("val_loss", "mean_val_loss", "val_loss_nats", "mean_val_loss_nats"):
@@ -179,4 +225,7 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         if _int(obj.get(key)) is not None:
             meta.bytes_code = _int(obj[key])
             break
+    for group, n in sorted(repeats.items()):
+        if n > MAX_SAME_ISSUES:
+            issue("warn", f"… and {n - MAX_SAME_ISSUES:,} more issues like the above ({group}); not listed")
     return meta

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
-_AUTOLINK = re.compile(r"(://|www\.|@)", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")  # $: GitHub renders $...$ as math
+_AUTOLINK = re.compile(r"(://|www\.|@|#(?=[0-9]))", re.IGNORECASE)  # #123 would cross-link an issue
+# C0 controls, NEL and Unicode line/paragraph separators (line breaks to many tools), and every
+# bidi override, isolate and mark (they reorder what a reviewer sees: "Trojan Source")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: object, limit: int = 300) -> str:

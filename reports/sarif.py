@@ -136,7 +136,7 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
                 "ruleIndex": index[f.rule],
                 "kind": kind,
                 "level": level,
-                "message": {"text": escape.plain(f.message, 2000) or f.rule},
+                "message": {"text": _sarif_text(f.message) or f.rule},
                 "locations": locations,
                 "partialFingerprints": {"auditorFinding/v1": _fingerprint(f.rule, unit.prefix, f.message, first)},
                 "properties": _json_safe({"severity": f.severity, "confidence": f.confidence,
@@ -155,3 +155,8 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
     if run_properties:
         run["properties"] = _json_safe(run_properties)
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _sarif_text(text: str) -> str:
+    """SARIF message text: one plain line, with [ and ] escaped so no embedded link (§3.11.6) can be formed."""
+    return escape.plain(text, 2000).replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")

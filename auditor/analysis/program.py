@@ -130,6 +130,10 @@ class CodeAnalysis:
         return ", ".join(files[:6]) + (f" and {len(files) - 6} more" if len(files) > 6 else "")
 
 
+MAX_ANALYSED_CHARS = 1_000_000
+MAX_TOTAL_CHARS = 2_000_000
+
+
 def analyze(sub: Submission) -> CodeAnalysis:
     t0 = time.perf_counter()
     index = ProgramIndex()
@@ -137,6 +141,7 @@ def analyze(sub: Submission) -> CodeAnalysis:
     ca = CodeAnalysis(sub, index, envm)
     shipped = {c.path for c in sub.code}
     shims = {c.path: c.stub_target for c in sub.code if c.stub == "exec-file" and c.stub_target in shipped}
+    analysed_chars = 0
     for cf in sub.code:
         if cf.path in shims:
             continue  # an exec shim: its decoded text is the target file, analysed under its own name
@@ -144,6 +149,14 @@ def analyze(sub: Submission) -> CodeAnalysis:
             if cf.text is None:
                 ca.unreadable[cf.path] = cf.decode_error or "not decoded"
                 continue
+            size = len(cf.text)
+            if size > MAX_ANALYSED_CHARS or analysed_chars + size > MAX_TOTAL_CHARS:
+                # real record scripts are < 200 KB; the analysis costs ~8 s CPU per MB, so a bloated file
+                # is reported for a human instead of stalling the audit
+                ca.unreadable[cf.path] = (f"{size:,} characters of source, over the analysis bound of "
+                                          f"{MAX_ANALYSED_CHARS:,} per file / {MAX_TOTAL_CHARS:,} in all")
+                continue
+            analysed_chars += size
             if cf.decode_error:
                 ca.unreadable[cf.path] = cf.decode_error
             mod = index.add(cf.path, cf.text)

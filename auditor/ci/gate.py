@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.audit import AuditResult, audit_folder, result_to_json, verdict_of
+from reports import escape
 from auditor.ci.discover import Discovery, FolderChange, discover
 from auditor.ci.frontier import Frontier, frontier_from_base
 from auditor.ci.git import ExportReport, GitError, Repo
@@ -139,7 +140,10 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
     base revision's frontier. `progress(msg)` is called before each slow step.
     """
     env = dict(os.environ) if env is None else env
-    say = progress or (lambda msg: None)
+    raw_say = progress or (lambda msg: None)
+
+    def say(msg: str) -> None:  # paths come from the PR: one printable line, never a workflow command
+        raw_say(escape.plain(msg, 500))
     try:
         repo = Repo(repo_dir)
         base_sha, head_sha = repo.resolve(base), repo.resolve(head)
