@@ -488,7 +488,7 @@ def _fast_grams(x: np.ndarray, order: int, exclusion: bool, max_elems: int) -> n
 def _apply_order(gr: _Grams, k: int, i: np.ndarray | None, exclusion: bool, max_elems: int, rowmap: np.ndarray,
                  prob: np.ndarray) -> None:
     """Multiply order k's factor (hit or escape) into prob at positions i (ascending; None: all i >= k)."""
-    n, bits, mask, sh, P = gr.n, gr.bits, gr.mask, gr.sh, gr.packed
+    n, bits, mask, P = gr.n, gr.bits, gr.mask, gr.packed
     j = slice(0, n - k) if i is None else i - k  # start of the order-k context
     pk = P[k][j]
     ck = P[k + 1][j] & mask

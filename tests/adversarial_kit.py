@@ -20,7 +20,6 @@ import json
 import lzma
 import os
 import signal
-import sys
 import time
 import zlib
 from dataclasses import dataclass
@@ -147,7 +146,7 @@ def assert_clean_outcome(res: CliResult, fmt: str = "md") -> str | None:
     else:
         verdict_lines = [ln for ln in res.stdout.splitlines() if ln.startswith("**Verdict")]
         assert len(verdict_lines) == 1, verdict_lines
-        assert verdict_lines[0].startswith(f"**Verdict: ") and expected in verdict_lines[0]
+        assert verdict_lines[0].startswith("**Verdict: ") and expected in verdict_lines[0]
     return expected
 
 

@@ -49,7 +49,7 @@ def modern_log(seed: int, bpb: float, *, tokens: int = SP8192_TOKENS, train_ms: 
         f"train_shards: {train_shards}",
         f"val_tokens: {tokens}",
         "warmup_step: 20/20",
-        f"500/20000 train_loss: 3.3339 train_time: 0.8m tok/s: 7726831",
+        "500/20000 train_loss: 3.3339 train_time: 0.8m tok/s: 7726831",
         f"4986/20000 val_loss: {loss + 0.02:.4f} val_bpb: {bpb + 0.008:.4f}",
         f"stopping_early: wallclock_cap train_time: {train_ms}ms step: 4986/20000",
         f"pre-quantization post-ema val_loss:{loss - 0.01:.8f} val_bpb:{bpb - 0.004:.8f} eval_time:6006ms",
