@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from statistics import fmean
 
 from auditor.model import Evidence, Finding, RunEvidence
@@ -9,12 +10,15 @@ from rules._util import claim_tolerance, claimed_label, distinct_runs, run_label
 from rules.artifact_size import counted_code
 from rules.base import AuditContext, Rule, README_RULES, pr
 
+MAX_README_SCAN = 200_000
+
 EXPLANATION = """
 A submission's val_bpb must be the arithmetic mean of the per-seed final score lines of its logs.
 The auditor recomputes that mean and compares it with the claim at the claim's own precision. When
 they differ it looks for the label whose mean the claim does match (a pre-quantisation line, a
 non-sliding roundtrip, a single seed) so the maintainer sees what was reported. It also checks
-per-seed values in submission.json against each seed's log, whether `val_loss` holds a BPB value,
+per-seed values in submission.json against each seed's log, whether the README states the claimed
+val_bpb (a README whose headline says another number is a warning), whether `val_loss` holds a BPB value,
 whether bytes_total agrees with the logged totals, whether the logged code size equals the shipped
 script, and whether source embedded in a log equals the shipped (or decoded) script — a mismatch
 means the shipped file is not the one that produced the logs.
@@ -96,6 +100,7 @@ def check(ctx: AuditContext) -> list[Finding]:
             out.append(RULE.finding("warn", f"submission.json bytes_total {meta.bytes_total:,} is below the largest "
                                             f"logged total {max(totals):,}",
                                     [Evidence(meta.path, meta.line_of.get("bytes_total"))]))
+    out.extend(_readme_checks(ctx))
     out.extend(_code_checks(ctx))
     if not [f for f in out if f.severity in ("fail", "warn")]:
         if meta.val_bpb is not None and runs:
@@ -104,6 +109,38 @@ def check(ctx: AuditContext) -> list[Finding]:
         elif not runs:
             out.append(RULE.finding("info", "no final score line to compare the claims with"))
     return out
+
+
+_README_CLAIM = re.compile(r"val[_ ]?bpb\W{0,6}(?:=|:|is)?\W{0,6}([0-9]\.[0-9]{3,8})\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\d.])([0-9]\.[0-9]{3,8})(?![\d])")
+_NOT_HEADLINE = re.compile(r"pre|baseline|naive|previous|prior|sota|record|base\b|before", re.IGNORECASE)
+
+
+def _agrees(text: str, value: float) -> bool:
+    """A number printed with d decimals agrees with value if it is its rounding or truncation."""
+    return abs(float(text) - value) <= 10.0 ** -len(text.split(".")[1]) + 2e-8
+
+
+def _readme_checks(ctx: AuditContext) -> list[Finding]:
+    """Does the README state the claimed val_bpb? If not, what does its headline statement say?"""
+    sub = ctx.submission
+    claim = sub.meta.val_bpb
+    if claim is None or not sub.readme:
+        return []
+    text = sub.readme[:MAX_README_SCAN]
+    if any(_agrees(m.group(1), claim) for m in _NUMBER.finditer(text)):
+        return []
+    for no, line in enumerate(text.splitlines(), 1):
+        m = _README_CLAIM.search(line[:2000])
+        if m is None or _NOT_HEADLINE.search(line[: m.start()]):
+            continue
+        return [RULE.finding("warn", f"README.md states val_bpb {m.group(1)}; submission.json claims {claim}, "
+                                     "which the README never states",
+                             [Evidence(sub.readme_path, no, line.strip()[:200]),
+                              Evidence(sub.meta.path, sub.meta.line_of.get(sub.meta.val_bpb_source or "val_bpb"))],
+                             readme_bpb=float(m.group(1)), claimed=claim)]
+    return [RULE.finding("info", f"README.md does not state the claimed val_bpb {claim}",
+                         [Evidence(sub.readme_path)])]
 
 
 def _code_checks(ctx: AuditContext) -> list[Finding]:

@@ -95,7 +95,9 @@ def write_record(root: Path, name: str = "2026-05-01_Test_Record", *, seeds: dic
     doc.update(meta or {})
     doc = {k: v for k, v in doc.items() if v is not None}
     (folder / "submission.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    claimed = doc.get("val_bpb")
+    headline = f"\n\n**val_bpb {claimed:.4f}** (mean of {len(seeds)} seeds)" if isinstance(claimed, float) else ""
     (folder / "README.md").write_text(readme if readme is not None else
-                                      "# Test record\n\nA synthetic submission used by the auditor's tests.\n",
+                                      f"# Test record{headline}\n\nA synthetic submission used by the auditor's tests.\n",
                                       encoding="utf-8")
     return folder

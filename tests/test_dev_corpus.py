@@ -103,3 +103,9 @@ def test_legendre_final_eval_on_limited_batches_is_a_subset():
     assert [(e.line, e.text) for e in fail.evidence] == [(1846, "eval: 500 batches (limited)")]
     [info] = rule(result, "FULL_VAL", "info")
     assert len(info.evidence) == 31
+
+
+def test_readme_headline_contradicts_the_json_claim():
+    result = audit("2026-03-19_WarmdownQuantization")
+    [w] = [f for f in rule(result, "CLAIM_CONSISTENCY", "warn") if "README" in f.message]
+    assert w.data == {"readme_bpb": 1.2154, "claimed": 1.1574404} and w.evidence[0].line == 4

@@ -203,3 +203,17 @@ def test_significance_not_better_fails(tmp_path):
 
 def test_val_tokens_constant_is_sp8192():
     assert SP8192_TOKENS == 40_540_160
+
+
+def test_readme_headline_differing_from_the_claim_warns(tmp_path):
+    readme = "# Record\n\n| Pre-quant val_bpb | 1.0950 |\n\n**val_bpb: 1.0790** (3 seeds)\n"
+    folder = write_record(tmp_path, readme=readme)
+    _, fs = findings(folder, "CLAIM_CONSISTENCY")
+    [w] = [f for f in fs if f.severity == "warn"]
+    assert w.data == {"readme_bpb": 1.079, "claimed": 1.0814} and w.evidence[0].line == 5
+
+
+def test_readme_stating_the_rounded_claim_passes(tmp_path):
+    folder = write_record(tmp_path, readme="# Record\n\nval_bpb 1.0814 (mean of 3 seeds)\n")
+    _, fs = findings(folder, "CLAIM_CONSISTENCY")
+    assert severities(fs) == ["pass"]
