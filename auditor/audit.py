@@ -27,6 +27,7 @@ class AuditResult:
     rules: list[Rule]
     options: AuditOptions
     sections: dict[str, Any] = field(default_factory=dict)  # extra report sections (e.g. gauntlet stages)
+    context: AuditContext | None = None  # the rules' shared analyses, so reports show the figures rules used
 
     def rule_status(self, rule_id: str) -> str:
         sev = [f.severity for f in self.findings if f.rule == rule_id]
@@ -67,7 +68,7 @@ def audit_submission(sub: Submission, options: AuditOptions | None = None) -> Au
     order = {r.id: i for i, r in enumerate(rules)}
     findings.sort(key=lambda f: (order.get(f.rule, len(order)), SEVERITY_ORDER[f.severity],
                                  [(e.path or "", e.line or 0) for e in f.evidence], f.message))
-    result = AuditResult(sub, findings, verdict_of(findings), rules, options)
+    result = AuditResult(sub, findings, verdict_of(findings), rules, options, context=ctx)
     for hook in options.extra.get("post_hooks", []):
         hook(result, ctx)
     result.verdict = verdict_of(result.findings)

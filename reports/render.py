@@ -88,13 +88,16 @@ def review_context(result) -> dict[str, Any]:
     must_fix = [f for f in result.findings if f.severity == "fail"]
     review = [f for f in result.findings if f.severity == "warn"]
     runs = []
+    from rules._util import score_phase
+
+    ctx = result.context
     for run in sub.runs:
-        score = run.score_phase
+        score = score_phase(run, ctx) if ctx is not None else run.score_phase
         runs.append({
             "log": run.path + (f" #{run.index + 1}" if run.index else ""),
             "seed": None if run.seed is None else run.seed.value,
             "train_ms": None if run.train_time_ms is None else run.train_time_ms.value,
-            "eval_s": _eval_seconds(run),
+            "eval_s": _eval_seconds(run, result),
             "val_tokens": None if run.val_tokens is None else run.val_tokens.value,
             "label": None if score is None else score.label,
             "val_loss": None if score is None else score.val_loss,
@@ -131,11 +134,12 @@ def review_context(result) -> dict[str, Any]:
     }
 
 
-def _eval_seconds(run) -> float | None:
-    if run.total_eval_time_s is not None:
-        return float(run.total_eval_time_s.value)
-    times = [p.eval_time_ms for p in run.phases if p.is_final and p.eval_time_ms is not None]
-    return sum(times) / 1000 if times else None
+def _eval_seconds(run, result) -> float | None:
+    from rules._util import run_eval_time
+    from rules.base import AuditContext
+
+    timed = run_eval_time(run, result.context or AuditContext(result.submission, result.options))
+    return None if timed is None else timed[0]
 
 
 def render_markdown(result, template: str = "review.md.j2", **extra: Any) -> str:

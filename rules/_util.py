@@ -99,3 +99,22 @@ def score_phase(run: RunEvidence, ctx) -> EvalPhase | None:
             if p.is_final and p.label == label:
                 return p
     return run.score_phase
+
+
+def run_eval_time(run: RunEvidence, ctx) -> tuple[float, str, list[EvalPhase], list[EvalPhase]] | None:
+    """(seconds, basis, phases counted, later phases not part of the claim) for one run, or None.
+
+    The script's own `total_eval_time` when it prints one; else the final evaluations up to and including
+    the line the run is scored by, each evaluation once. Shared by EVAL_TIME and the review's run table so
+    both show the same figure.
+    """
+    all_phases = eval_phases_once(run)
+    scored = score_phase(run, ctx)
+    phases = all_phases if scored is None else [p for p in all_phases if p.line <= scored.line]
+    kept = {id(p) for p in phases}  # identity, not ==: a flood of phases must stay linear
+    later = [p for p in all_phases if id(p) not in kept]
+    if run.total_eval_time_s is not None:
+        return float(run.total_eval_time_s.value), "total_eval_time", phases, later
+    if phases:
+        return sum(p.eval_time_ms for p in phases) / 1000, "sum of " + ", ".join(p.label for p in phases), phases, later
+    return None

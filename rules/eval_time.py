@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auditor.model import Finding
-from rules._util import distinct_runs, eval_phases_once, is_non_record, run_label, score_phase
+from rules._util import distinct_runs, is_non_record, run_eval_time, run_label
 from rules.base import AuditContext, Rule, README_RULES, issue, pr
 from rules.canon import EVAL_CAP_S
 
@@ -24,25 +24,11 @@ def check(ctx: AuditContext) -> list[Finding]:
     worst = None
     for run in distinct_runs(sub):
         label = run_label(run)
-        all_phases = eval_phases_once(run)
-        scored = score_phase(run, ctx)
-        cut = next((i for i, p in enumerate(all_phases) if scored is not None and p.line >= scored.line
-                    and p.path == scored.path), None)
-        phases = all_phases if cut is None else all_phases[: cut + 1]
-        if scored is not None and cut is None and all_phases and all_phases[-1].line > scored.line:
-            phases = [p for p in all_phases if p.line <= scored.line]
-        kept = {id(p) for p in phases}  # identity, not ==: a flood of phases must stay linear
-        later = [p for p in all_phases if id(p) not in kept]
-        if run.total_eval_time_s is not None:
-            seconds = float(run.total_eval_time_s.value)
-            ev = [run.total_eval_time_s.evidence()]
-            basis = "total_eval_time"
-        elif phases:
-            seconds = sum(p.eval_time_ms for p in phases) / 1000
-            ev = [p.evidence() for p in phases]
-            basis = "sum of " + ", ".join(p.label for p in phases)
-        else:
+        timed = run_eval_time(run, ctx)
+        if timed is None:
             continue
+        seconds, basis, phases, later = timed
+        ev = [run.total_eval_time_s.evidence()] if basis == "total_eval_time" else [p.evidence() for p in phases]
         worst = seconds if worst is None else max(worst, seconds)
         excluded = []
         if run.compile_warmup_s is not None:

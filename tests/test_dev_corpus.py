@@ -109,3 +109,10 @@ def test_readme_headline_contradicts_the_json_claim():
     result = audit("2026-03-19_WarmdownQuantization")
     [w] = [f for f in rule(result, "CLAIM_CONSISTENCY", "warn") if "README" in f.message]
     assert w.data == {"readme_bpb": 1.2154, "claimed": 1.1574404} and w.evidence[0].line == 4
+
+
+def test_review_run_table_shows_the_figures_the_rules_used():
+    md = render_markdown(audit("2026-04-08_SP8192_ParallelResid_ScoreFirstTTT"))
+    assert "| `train_seed42.log` | 42 | 588.0 s | 476.6 s |" in md  # each evaluation once, as EVAL_TIME
+    md = render_markdown(audit("2026-04-04_SP4096_DepthRecurrence_ParallelResid_MuonEqR"))
+    assert "`final_int6_sliding_window` | 2.50671564 | 1.08938974 |" in md  # the claimed line, not the later TTT
