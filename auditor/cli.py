@@ -1,7 +1,7 @@
 """`auditor` command line. Each subcommand lives in auditor/commands/<name>.py and exposes
 `add_parser(subparsers)` and `run(args) -> int`.
 
-Exit codes: 0 PASS, 1 FAIL, 3 NEEDS_REVIEW, 2 tool error (bad path, unreadable input, bad usage).
+Exit codes: the verdict's (auditor/core/grades.py: 0 PASS, 1 FAIL, 3 NEEDS_REVIEW), 2 for a tool error.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import os
 import sys
 
 from auditor import __version__
+from auditor.core.errors import ToolError
+from auditor.core.grades import EXIT_INTERRUPTED, EXIT_TOOL_ERROR
 
 COMMANDS = ["run", "review", "rules", "ci", "conform"]
 
-EXIT_PASS, EXIT_FAIL, EXIT_ERROR, EXIT_REVIEW = 0, 1, 2, 3
-
-
-class ToolError(Exception):
-    """A problem with the auditor's input or invocation: one line to stderr, exit code 2."""
+EXIT_ERROR = EXIT_TOOL_ERROR
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("auditor: interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
     except RecursionError:

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from auditor.audit import audit_folder  # noqa: E402
+from auditor.engine import audit_folder  # noqa: E402
 from reports.render import render_json, render_markdown  # noqa: E402
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "code"))
 
 from auditor.analysis import analyze  # noqa: E402
-from auditor.model import CodeFile, Submission  # noqa: E402
+from auditor.core.model import CodeFile, Submission  # noqa: E402
 
 _DEF = re.compile(r"^(def|class) (\w+)", re.M)
 

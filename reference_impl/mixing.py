@@ -156,7 +156,7 @@ class BayesMixture:
         logw = _log_softmax(logw + rows[:, token])
         if self.share > 0:
             n = logw.shape[0]
-            logw = np.logaddexp(math.log1p(-self.share) + logw, math.log(self.share / n))
+            logw = np.logaddexp(math.log1p(-self.share) + logw, math.log(self.share) - math.log(n))
         return logw
 
     def next_logprobs(self) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from auditor.core.grades import status_of
 from reports import escape
 
 MAX_PER_LEVEL = 10
@@ -44,9 +45,9 @@ def annotations(units: Iterable[tuple[str, list]], pr_files: set[str]) -> tuple[
     for prefix, findings in units:
         label = prefix.rsplit("/", 1)[-1] if prefix else "repository"
         for f in findings:
-            if f.severity not in ("fail", "warn"):
+            level = status_of(f.severity, f.confidence).annotation
+            if level is None:
                 continue
-            level = "error" if f.severity == "fail" and f.confidence == "high" else "warning"
             msg = f"{label}: {escape.plain(f.message, 900)}"
             ev = next((e for e in f.evidence if e.path and _join(prefix, e.path) in pr_files), None)
             if ev is not None:

@@ -12,12 +12,15 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from auditor.core.grades import STATUSES
 from reports import escape
+from reports.json_doc import result_to_json
 
 FORMATS = ("md", "json")
+GAUNTLET_STAGE_ICON = {"pass": "pass", "fail": "FAIL", "needs_gpu": "needs GPU", "skipped": "skipped"}
 
 
-def _env() -> Environment:
+def environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined,
                       autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["md"] = escape.md
@@ -52,25 +55,18 @@ def to_json_text(doc: dict[str, Any]) -> str:
 
 
 def render_json(result) -> str:
-    from auditor.audit import result_to_json
-
-    return to_json_text(_finite(result_to_json(result)))
+    return to_json_text(finite(result_to_json(result)))
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
     """JSON has no NaN/Infinity; a figure read as such is reported as a string."""
     if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
         return str(obj)
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     return obj
-
-
-STATUS_ICON = {"fail": "❌ fail", "review": "⚠️ review", "warn": "⚠️ warn", "info": "ℹ️ info",
-               "pass": "✅ pass", "n/a": "— n/a"}
-VERDICT_ICON = {"PASS": "✅ PASS", "FAIL": "❌ FAIL", "NEEDS_REVIEW": "⚠️ NEEDS_REVIEW"}
 
 
 def review_context(result) -> dict[str, Any]:
@@ -84,20 +80,19 @@ def review_context(result) -> dict[str, Any]:
         fs = by_rule.get(r.id, [])
         status = result.rule_status(r.id)
         headline = next((f.message for sev in ("fail", "warn", "pass", "info") for f in fs if f.severity == sev), "")
-        rows.append({"id": r.id, "title": r.title, "status": STATUS_ICON[status], "headline": headline})
+        rows.append({"id": r.id, "title": r.title, "status": STATUSES[status].icon, "headline": headline})
     must_fix = [f for f in result.findings if f.severity == "fail"]
     review = [f for f in result.findings if f.severity == "warn"]
     runs = []
-    from rules._util import score_phase
-
-    ctx = result.context
+    facts = result.facts
     for run in sub.runs:
-        score = score_phase(run, ctx) if ctx is not None else run.score_phase
+        score = facts.score(run)
+        timing = facts.eval_time(run)
         runs.append({
             "log": run.path + (f" #{run.index + 1}" if run.index else ""),
             "seed": None if run.seed is None else run.seed.value,
             "train_ms": None if run.train_time_ms is None else run.train_time_ms.value,
-            "eval_s": _eval_seconds(run, result),
+            "eval_s": None if timing is None else timing.seconds,
             "val_tokens": None if run.val_tokens is None else run.val_tokens.value,
             "label": None if score is None else score.label,
             "val_loss": None if score is None else score.val_loss,
@@ -110,12 +105,15 @@ def review_context(result) -> dict[str, Any]:
         "hardware claims (8xH100 SXM) and wall-clock outside the logged timers",
         "originality, attribution and chronological PR order",
     ]
-    not_checked.extend(result.sections.get("not_checked", []))
+    gauntlet = result.observations.get("gauntlet")
+    if gauntlet is not None and gauntlet.needs_gpu:
+        not_checked.append("gauntlet stages that need a GPU (" + ", ".join(gauntlet.needs_gpu) +
+                           "); rerun with --gauntlet --device cuda")
     return {
         "name": sub.name,
         "track": sub.track,
         "verdict": result.verdict,
-        "verdict_icon": VERDICT_ICON[result.verdict],
+        "verdict_icon": result.verdict.row.icon,
         "meta": sub.meta,
         "rows": rows,
         "runs": runs,
@@ -128,24 +126,17 @@ def review_context(result) -> dict[str, Any]:
         "rules": {r.id: r for r in result.rules},
         "counts": {s: sum(1 for f in result.findings if f.severity == s) for s in ("fail", "warn", "info", "pass")},
         "reference": result.options.reference,
-        "sections": result.sections,
         "not_checked": not_checked,
         "gauntlet": result.options.gauntlet,
+        "gauntlet_run": gauntlet,
+        "stage_icon": GAUNTLET_STAGE_ICON,
     }
-
-
-def _eval_seconds(run, result) -> float | None:
-    from rules._util import run_eval_time
-    from rules.base import AuditContext
-
-    timed = run_eval_time(run, result.context or AuditContext(result.submission, result.options))
-    return None if timed is None else timed[0]
 
 
 def render_markdown(result, template: str = "review.md.j2", **extra: Any) -> str:
     ctx = review_context(result)
     ctx.update(extra)
-    return writable(_env().get_template(template).render(**ctx))
+    return writable(environment().get_template(template).render(**ctx))
 
 
 def render(result, fmt: str) -> str:

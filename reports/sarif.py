@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from auditor.core.grades import status_of
 from reports import escape
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -31,13 +32,8 @@ class SarifUnit:
 
 
 def _level_kind(finding) -> tuple[str, str]:
-    if finding.severity == "fail":
-        return ("error" if finding.confidence == "high" else "warning"), "fail"
-    if finding.severity == "warn":
-        return "warning", "fail"
-    if finding.severity == "info":
-        return "none", "informational"
-    return "none", "pass"
+    row = status_of(finding.severity, finding.confidence)
+    return row.sarif_level, row.sarif_kind
 
 
 def _pascal(rule_id: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from rules.base import Rule
+from auditor.core.contract import Rule
 
 RULE_MODULES = [
     "files",

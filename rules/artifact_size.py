@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from auditor.model import Evidence, Finding, Submission
-from rules import code_side
-from rules._util import distinct_runs, run_label
-from rules.base import AuditContext, Rule, README_RULES, issue, pr
-from rules.canon import CAP_BYTES
+from auditor.core.model import Evidence, Finding, Submission
+from rules import _code_side as code_side
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, issue, pr
+from rules._canon import CAP_BYTES
 
 EXPLANATION = """
 The artifact is the counted code plus the compressed model, capped at 16,000,000 decimal bytes
@@ -37,12 +38,12 @@ def counted_code(sub: Submission) -> tuple[int | None, list[str]]:
     return total, parts
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     out: list[Finding] = []
     code_bytes, code_parts = counted_code(sub)
     worst: int | None = None
-    for run in distinct_runs(sub):
+    for run in ctx.facts.distinct_runs:
         label = run_label(run)
         total = run.total_bytes
         model = run.model_bytes

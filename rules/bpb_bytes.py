@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-from auditor.model import Evidence, Finding
-from rules._util import distinct_runs, run_label, score_phase
-from rules.base import AuditContext, Rule, issue, pr
-from rules.canon import VAL_BYTES, VAL_BYTES_TOLERANCE
+from auditor.core.model import Evidence, Finding
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import issue, pr
+from rules._canon import VAL_BYTES, VAL_BYTES_TOLERANCE
 
 EXPLANATION = """
 val_bpb = loss_sum / (ln 2 * bytes), so a full-coverage score line implies its byte denominator:
@@ -44,15 +45,15 @@ def _decimals(text: str, value: float) -> int:
     return len(s.split(".")[1]) if "." in s else 0
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    manifest = ctx.options.extra.get("val_manifest")
+    manifest = ctx.options.val_manifest
     expected = float(manifest.get("val_bytes", VAL_BYTES)) if manifest else float(VAL_BYTES)
     base_tol = 1e-6 if manifest and "val_bytes" in manifest else VAL_BYTES_TOLERANCE
     out: list[Finding] = []
     checked = []
-    for run in distinct_runs(sub):
-        score = score_phase(run, ctx)
+    for run in ctx.facts.distinct_runs:
+        score = ctx.facts.score(run)
         if score is None or run.val_tokens is None:
             continue
         label = run_label(run)

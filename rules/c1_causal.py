@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from auditor.analysis import get_analysis
 from auditor.analysis.program import CodeAnalysis, c_file_reach, find_slots
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import Rule, issue, pr
+from rules._code import check_code, graded
+from auditor.core.model import Finding
+from auditor.core.contract import Rule
+from rules._cite import issue, pr
 
 
 def _mix_findings(ca: CodeAnalysis) -> list[Finding]:
@@ -14,17 +14,17 @@ def _mix_findings(ca: CodeAnalysis) -> list[Finding]:
     for ev in ca.of("mix"):
         if not ca.val_context(ev):
             continue  # training losses may weight by the gold probability (focal-style); only scoring matters
-        wl = ev.data.get("weight_labels", frozenset())
+        wl = ev.data.weight_labels
         if wl & {"target", "gold"}:
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
-                              f"the mixing weight `{ev.data.get('weight_text')}` in {ca.where(ev.func)} is computed "
+                              f"the mixing weight `{ev.data.weight_text}` in {ca.where(ev.func)} is computed "
                               f"from the realised target (or the probability of the gold token), so the mixture "
                               f"that scores a token depends on that token",
                               [ca.ev_evidence(ev)], pattern="target_gate"))
-        ops = ev.data.get("operand_labels") or []
+        ops = ev.data.operand_labels or []
         if any("hlookup" in o for o in ops):
-            lookups = [e for e in ca.of("lookup") if e.data.get("hashed") and e.func is ev.func] or \
-                      [e for e in ca.of("lookup") if e.data.get("hashed")][:1]
+            lookups = [e for e in ca.of("lookup") if e.data.hashed and e.func is ev.func] or \
+                      [e for e in ca.of("lookup") if e.data.hashed][:1]
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
                               f"a table entry looked up with a hash key that includes the target token "
                               f"feeds the mixed probability in {ca.where(ev.func)} (#779 family): the score of a "
@@ -37,8 +37,8 @@ def _mix_findings(ca: CodeAnalysis) -> list[Finding]:
 def _hash_score_findings(ca: CodeAnalysis, already: set) -> list[Finding]:
     out = []
     for ev in ca.of("score"):
-        if "hlookup" in ev.labels and not ev.data.get("via") and ev.func not in already:
-            lookups = [e for e in ca.of("lookup") if e.data.get("hashed")][:2]
+        if "hlookup" in ev.labels and not ev.data.via and ev.func not in already:
+            lookups = [e for e in ca.of("lookup") if e.data.hashed][:2]
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
                               f"the accumulated score in {ca.where(ev.func)} uses a table entry looked up with a hash "
                               f"key that includes the target token",
@@ -50,7 +50,7 @@ def _slot_findings(ca: CodeAnalysis) -> list[Finding]:
     out = []
     for hit in find_slots(ca):
         st, loop, back, scored = hit.step, hit.loop, hit.backward, hit.scored
-        ev_list = [ca.evidence(st.path, st.data.get("opt_line") or loop.start), ca.ev_evidence(back),
+        ev_list = [ca.evidence(st.path, st.data.opt_line or loop.start), ca.ev_evidence(back),
                    ca.ev_evidence(st), ca.ev_evidence(scored)]
         if hit.context_only:
             out.append(graded(RULE, ca, ca.reach(st), "warn", "medium",
@@ -119,26 +119,26 @@ def _smear_findings(ca: CodeAnalysis) -> list[Finding]:
     return out
 
 
-def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out = _mix_findings(ca)
     out += _hash_score_findings(ca, {e.func for e in ca.of("mix")
-                                     if any("hlookup" in o for o in e.data.get("operand_labels") or [])})
+                                     if any("hlookup" in o for o in e.data.operand_labels or [])})
     out += _slot_findings(ca)
     out += _position_findings(ca)
     out += _smear_findings(ca)
     for path, why in sorted(ca.unreadable.items()):
         out.append(RULE.finding("warn", f"{path}: not analysed ({why}); the code rules could not read that code, "
                                         "check it by hand", confidence="medium", path=path))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        masked = [f"{ca.where(f)} (mask at line {s.mask_line})" for f, s in ca.smears if s.masked]
-        extra = ("previous-token mixing with a BOS mask: " + ", ".join(masked)) if masked else ""
-        out.append(passed(RULE, ca, "target-dependent gate, target-keyed hash lookup, target-gated hint, SLOT loop "
-                                    "or unmasked previous-token mixing", extra))
-    return out
+    masked = [f"{ca.where(f)} (mask at line {s.mask_line})" for f, s in ca.smears if s.masked]
+    extra = ("previous-token mixing with a BOS mask: " + ", ".join(masked)) if masked else ""
+    return out, extra
+
+LOOKED_FOR = ("target-dependent gate, target-keyed hash lookup, target-gated hint, SLOT loop "
+              "or unmasked previous-token mixing")
+
+
+def check(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, _search, LOOKED_FOR)
 
 
 RULE = Rule(

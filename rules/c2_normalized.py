@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from auditor.analysis import get_analysis
 from auditor.analysis.program import CodeAnalysis
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import Rule, issue, pr
+from rules._code import check_code, graded
+from auditor.core.model import Finding
+from auditor.core.contract import Rule
+from rules._cite import issue, pr
 
 
 def _near(ca: CodeAnalysis, kind: str, func) -> list:
@@ -14,22 +14,18 @@ def _near(ca: CodeAnalysis, kind: str, func) -> list:
     return same or ca.of(kind)[:1]
 
 
-def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     mixed_ratio_funcs = set()
     for ev in ca.of("mix"):
         if not ca.val_context(ev):
             continue
-        ops = ev.data.get("operand_labels") or []
+        ops = ev.data.operand_labels or []
         all_ops = frozenset().union(frozenset(), *ops)
         if "ratio" in all_ops and all_ops & {"gold", "lookup"}:
             ratios = _near(ca, "ratio", ev.func)
             mixed_ratio_funcs.add(ev.func)
-            denom = ratios[0].data.get("denom") if ratios else "?"
+            denom = ratios[0].data.denom if ratios else "?"
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
                               f"in {ca.where(ev.func)} the gold-token probability is mixed with a count ratio "
                               f"(denominator `{denom}`) that is only computed for the realised token; the mixture is "
@@ -40,24 +36,28 @@ def check(ctx) -> list[Finding]:
             spreads = _near(ca, "perbyte", ev.func)
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
                               f"in {ca.where(ev.func)} a token log-probability is spread over its bytes "
-                              f"(`/ {spreads[0].data.get('denom') if spreads else '?'}`) and mixed with a byte-level "
+                              f"(`/ {spreads[0].data.denom if spreads else '?'}`) and mixed with a byte-level "
                               f"model; the result is not a normalised distribution over the token vocabulary "
                               f"(#1872 PPM-D class, excluded in #1902)",
                               [ca.ev_evidence(e) for e in spreads[:1]] + [ca.ev_evidence(ev)], pattern="byte_mixture"))
     for ev in ca.of("score"):
-        if "ratio" in ev.labels and ev.func not in mixed_ratio_funcs and not ev.data.get("via"):
+        if "ratio" in ev.labels and ev.func not in mixed_ratio_funcs and not ev.data.via:
             ratios = _near(ca, "ratio", ev.func)
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "medium",
                               f"the score accumulated in {ca.where(ev.func)} uses a count ratio (denominator "
-                              f"`{ratios[0].data.get('denom') if ratios else '?'}`) that is not a sum over the "
+                              f"`{ratios[0].data.denom if ratios else '?'}`) that is not a sum over the "
                               f"vocabulary (#972/#978 wrong denominators). Question for the author: do these "
                               f"probabilities sum to 1 over all tokens at a position? Summing them numerically at a "
                               f"few positions settles it",
                               [ca.ev_evidence(e) for e in ratios[:1]] + [ca.ev_evidence(ev)], pattern="denominator"))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        out.append(passed(RULE, ca, "gold-only mixture with a count ratio, per-byte spreading of token probabilities "
-                                    "or non-vocabulary denominator"))
-    return out
+    return out, ""
+
+LOOKED_FOR = ("gold-only mixture with a count ratio, per-byte spreading of token probabilities "
+              "or non-vocabulary denominator")
+
+
+def check(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, _search, LOOKED_FOR)
 
 
 RULE = Rule(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from auditor.analysis import get_analysis
 from auditor.analysis.flow import Event
 from auditor.analysis.program import CodeAnalysis, causal_sweep, find_slots
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import README_RULES, Rule, issue, pr
+from rules._code import check_code, graded
+from auditor.core.model import Finding
+from auditor.core.contract import Rule
+from rules._cite import README_RULES, issue, pr
 
 _THROWAWAY = re.compile(r"(lora|opt|adapter|delta|warm|tmp|temp|scratch|bias|wl|wo|state)", re.I)
 
@@ -23,17 +23,17 @@ def _func_by_qname(ca: CodeAnalysis, qname: str):
 
 def _discarded(ca: CodeAnalysis, u: Event, s_line: int) -> Event | None:
     """The `del` / state-restore that throws the update away before the scoring, if any."""
-    opt_names = {n for e in ca.of("opt") if e.func is u.func for n in e.data.get("names", [])}
-    fresh = {n for e in ca.of("fresh") if e.func is u.func for n in e.data.get("names", [])}
+    opt_names = {n for e in ca.of("opt") if e.func is u.func for n in e.data.names or []}
+    fresh = {n for e in ca.of("fresh") if e.func is u.func for n in e.data.names or []}
     for e in ca.of("del", "restore"):
         if e.func is not u.func or not (u.line < e.line < s_line):
             continue
         if e.kind == "restore":
             return e
-        names = set(e.data.get("names", []))
+        names = set(e.data.names or [])
         if names & (opt_names | fresh) or any(_THROWAWAY.search(n) for n in names):
             return e
-    origin = u.data.get("origin")
+    origin = u.data.origin
     if origin:
         callee = _func_by_qname(ca, origin.get("func", ""))
         if callee is not None:
@@ -43,11 +43,7 @@ def _discarded(ca: CodeAnalysis, u: Event, s_line: int) -> Event | None:
     return None
 
 
-def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     slot_loops = {(h.step.func, h.loop.node_id) for h in find_slots(ca)}
     out: list[Finding] = []
     verified: list[str] = []
@@ -62,7 +58,7 @@ def check(ctx) -> list[Finding]:
         if any((u.func, l.node_id) in slot_loops for l in u.loops):
             continue  # per-batch SLOT parameters: reported by C1_CAUSAL
         S = scores_by_func.get(u.func, [])
-        if u.data.get("via") and any(s.line == u.line and s.data.get("via") == u.data.get("via") for s in S):
+        if u.data.via and any(s.line == u.line and s.data.via == u.data.via for s in S):
             continue  # a routine that scores and adapts: its own order is checked where it is defined
         scored_before = [(l, x.line) for l in reversed(u.loops) for x in S if x.in_loop(l) and x.line < u.line]
         sweep = causal_sweep(u, ca.of("pos_write")) if not scored_before else None
@@ -81,7 +77,7 @@ def check(ctx) -> list[Finding]:
         reported.add((u.path, u.line))
         s = later[0]
         common = [l for l in u.loops if s.in_loop(l)]
-        what = f"`{u.data.get('how')}`" + (f" (inside {u.data.get('via_name')}())" if u.data.get("via") else "")
+        what = f"`{u.data.how}`" + (f" (inside {u.data.via_name}())" if u.data.via else "")
         if not common:
             disc = _discarded(ca, u, s.line)
             if disc is not None:
@@ -107,11 +103,15 @@ def check(ctx) -> list[Finding]:
             f"scoring (line {s.line}) in the same iteration of the loop at line {inner.start}. Question for the "
             f"author: were the tokens used for this update scored in an earlier iteration?",
             [ca.ev_evidence(u), ca.ev_evidence(s)], pattern="update_before_score_in_loop", loop_line=inner.start))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        extra = ("score-first order found in " + "; ".join(sorted(set(verified)))) if verified else ""
-        out.append(passed(RULE, ca, "optimizer step, backward pass or count update on validation tokens before "
-                                    "they are scored", extra))
-    return out
+    extra = ("score-first order found in " + "; ".join(sorted(set(verified)))) if verified else ""
+    return out, extra
+
+LOOKED_FOR = ("optimizer step, backward pass or count update on validation tokens before "
+              "they are scored")
+
+
+def check(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, _search, LOOKED_FOR)
 
 
 RULE = Rule(

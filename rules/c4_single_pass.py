@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from auditor.analysis import get_analysis
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import Rule, issue, pr
+from auditor.analysis.program import CodeAnalysis
+from rules._code import check_code, graded
+from auditor.core.model import Finding
+from auditor.core.contract import Rule
+from rules._cite import issue, pr
 
 _PASS_VAR = re.compile(r"^(_?ep|epoch\w*|_?pass\w*|p_?idx|rep\w*|run\w*|trial\w*|round\w*|sweep\w*)$", re.I)
 
@@ -19,20 +20,16 @@ _CONFIG = re.compile(r"^(args|h|hp|hparams|config|cfg|opts?|device|rank|world_si
 def _shared_state(a, b) -> bool:
     """The second scoring receives an object the adapting call received too (a model or cache, not data
     or configuration); a routine handed a copy (`copy.deepcopy(model)`) leaves the original untouched."""
-    shared = set(a.data.get("argnames") or []) & set(b.data.get("argnames") or [])
-    return any(not _CONFIG.search(n.rsplit(".", 1)[-1]) for n in shared) or (b.data.get("via") is None)
+    shared = set(a.data.argnames or []) & set(b.data.argnames or [])
+    return any(not _CONFIG.search(n.rsplit(".", 1)[-1]) for n in shared) or (b.data.via is None)
 
 
-def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     for ev in ca.of("min_select"):
         if ev.labels & {"gold", "nll"} and ca.val_context(ev):
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
-                              f"{ca.where(ev.func)} keeps the minimum ({ev.data.get('how')}) of per-token losses from "
+                              f"{ca.where(ev.func)} keeps the minimum ({ev.data.how}) of per-token losses from "
                               f"several passes or experts; choosing the best with the realised target is not a "
                               f"single prediction (#573 min-over-passes)",
                               [ca.ev_evidence(ev)], pattern="min_over_passes"))
@@ -75,7 +72,7 @@ def check(ctx) -> list[Finding]:
     # across calls: a routine that scores and adapts, followed by another scoring of the validation set
     via_both = {}
     for s in scores:
-        if s.data.get("via") and any(u.line == s.line and u.func is s.func and u.data.get("via") == s.data.get("via")
+        if s.data.via and any(u.line == s.line and u.func is s.func and u.data.via == s.data.via
                                      for u in updates):
             via_both.setdefault(s.func, []).append(s)
     for func, firsts in via_both.items():
@@ -87,16 +84,20 @@ def check(ctx) -> list[Finding]:
                 seen.add((a.path, a.line, "x"))
                 b = later[0]
                 out.append(graded(RULE, ca, ca.reach(b), "fail", "medium",
-                                  f"{ca.where(func)} calls {a.data.get('via_name')}() (line {a.line}), which scores "
+                                  f"{ca.where(func)} calls {a.data.via_name}() (line {a.line}), which scores "
                                   f"and adapts on the validation tokens, and then scores them again (line {b.line}, "
-                                  f"{b.data.get('via_name') or 'inline'}) with the adapted state. Question for the "
+                                  f"{b.data.via_name or 'inline'}) with the adapted state. Question for the "
                                   f"author: which of the two produces the reported val_bpb? Only the first pass is a "
                                   f"single-pass score",
                                   [ca.ev_evidence(a), ca.ev_evidence(b)], pattern="rescore_after_adaptation"))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        out.append(passed(RULE, ca, "second scoring pass after state was built from validation tokens, per-pass "
-                                    "re-scoring, or best-of selection over passes"))
-    return out
+    return out, ""
+
+LOOKED_FOR = ("second scoring pass after state was built from validation tokens, per-pass "
+              "re-scoring, or best-of selection over passes")
+
+
+def check(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, _search, LOOKED_FOR)
 
 
 RULE = Rule(

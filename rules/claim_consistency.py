@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from statistics import fmean
 
-from auditor.model import Evidence, Finding, RunEvidence
-from rules._util import claim_tolerance, claimed_label, distinct_runs, run_label, score_phase
+from auditor.core.model import Evidence, Finding, RunEvidence
+from auditor.facts import claim_tolerance
+from rules._util import run_label
 from rules.artifact_size import counted_code
-from rules.base import AuditContext, Rule, README_RULES, pr
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, pr
 
 MAX_README_SCAN = 200_000
 
@@ -37,11 +39,11 @@ def _label_means(runs: list[RunEvidence]) -> dict[str, float]:
     return {k: fmean(v) for k, v in per.items() if len(v) == len(runs)}
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     meta = sub.meta
     out: list[Finding] = []
-    runs = [r for r in distinct_runs(sub) if r.score_phase is not None]
+    runs = [r for r in ctx.facts.distinct_runs if r.score_phase is not None]
     if meta.seeds:
         chosen = [r for r in runs if r.seed is not None and r.seed.value in meta.seeds]
         runs = chosen or runs
@@ -53,7 +55,7 @@ def check(ctx: AuditContext) -> list[Finding]:
         if abs(mean - meta.val_bpb) > claim_tolerance(meta.val_bpb):
             alt = [k for k, v in _label_means(runs).items() if abs(v - meta.val_bpb) <= claim_tolerance(meta.val_bpb)]
             single = [r for r in runs if abs(r.score_phase.val_bpb - meta.val_bpb) <= claim_tolerance(meta.val_bpb)]
-            final_alt = [k for k in alt if k == claimed_label(ctx)]
+            final_alt = [k for k in alt if k == ctx.facts.claimed_label]
             last_labels = ", ".join(sorted({r.score_phase.label for r in runs}))
             if final_alt:
                 out.append(RULE.finding("info", f"claimed val_bpb {meta.val_bpb} is the mean of the `{final_alt[0]}` "
@@ -89,12 +91,12 @@ def check(ctx: AuditContext) -> list[Finding]:
         v = res.get("val_bpb")
         if r is None or not isinstance(v, (int, float)) or isinstance(v, bool):
             continue
-        phase = score_phase(r, ctx)
+        phase = ctx.facts.score(r)
         if abs(phase.val_bpb - v) > claim_tolerance(float(v)):
             out.append(RULE.finding("warn", f"seed {seed}: submission.json says val_bpb {v}, its log says "
                                             f"{phase.val_bpb:.8f} ({phase.label})",
                                     [Evidence(meta.path, meta.line_of.get(str(seed))), phase.evidence()]))
-    totals = [r.total_bytes.value for r in distinct_runs(sub) if r.total_bytes is not None]
+    totals = [r.total_bytes.value for r in ctx.facts.distinct_runs if r.total_bytes is not None]
     if meta.bytes_total is not None and totals:
         if meta.bytes_total < max(totals) and meta.bytes_total != round(fmean(totals)):
             out.append(RULE.finding("warn", f"submission.json bytes_total {meta.bytes_total:,} is below the largest "
@@ -121,7 +123,7 @@ def _agrees(text: str, value: float) -> bool:
     return abs(float(text) - value) <= 10.0 ** -len(text.split(".")[1]) + 2e-8
 
 
-def _readme_checks(ctx: AuditContext) -> list[Finding]:
+def _readme_checks(ctx: RuleContext) -> list[Finding]:
     """Does the README state the claimed val_bpb? If not, what does its headline statement say?"""
     sub = ctx.submission
     claim = sub.meta.val_bpb
@@ -143,7 +145,7 @@ def _readme_checks(ctx: AuditContext) -> list[Finding]:
                          [Evidence(sub.readme_path)])]
 
 
-def _code_checks(ctx: AuditContext) -> list[Finding]:
+def _code_checks(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     entry = sub.entry_point
     if entry is None:
@@ -151,7 +153,7 @@ def _code_checks(ctx: AuditContext) -> list[Finding]:
     shipped, parts = counted_code(sub)
     out = []
     logged = {}
-    for r in distinct_runs(sub):
+    for r in ctx.facts.distinct_runs:
         fig = r.code_bytes_raw or r.code_bytes
         if fig is not None:
             logged.setdefault(int(fig.value), fig)

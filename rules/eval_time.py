@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from auditor.model import Finding
-from rules._util import distinct_runs, is_non_record, run_eval_time, run_label
-from rules.base import AuditContext, Rule, README_RULES, issue, pr
-from rules.canon import EVAL_CAP_S
+from auditor.core.model import Finding
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, issue, pr
+from rules._canon import EVAL_CAP_S
 
 EXPLANATION = """
 Evaluation may take at most a further 10 minutes on 8xH100, measured as wallclock of the whole box
@@ -17,17 +18,17 @@ validation tokens that feeds the score (n-gram hint precompute, caches) belongs 
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    non_record = is_non_record(sub)
+    non_record = ctx.facts.non_record
     out: list[Finding] = []
     worst = None
-    for run in distinct_runs(sub):
+    for run in ctx.facts.distinct_runs:
         label = run_label(run)
-        timed = run_eval_time(run, ctx)
+        timed = ctx.facts.eval_time(run)
         if timed is None:
             continue
-        seconds, basis, phases, later = timed
+        seconds, basis, phases, later = timed.seconds, timed.basis, timed.counted, timed.later
         ev = [run.total_eval_time_s.evidence()] if basis == "total_eval_time" else [p.evidence() for p in phases]
         worst = seconds if worst is None else max(worst, seconds)
         excluded = []

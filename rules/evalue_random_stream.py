@@ -1,14 +1,15 @@
 """EVALUE_RANDOM_STREAM: the submission's own evaluation, run on i.i.d. uniform tokens, must not beat
 the uniform distribution by more than chance allows (the gauntlet; dynamic, opt-in with --gauntlet).
 
-This rule also carries the gauntlet's dynamic NO_NETWORK and NO_TRAIN_DATA_AT_EVAL findings (blocked
-network attempts and training-shard reads seen by the sandbox's audit hook, by phase).
+The engine runs the gauntlet (auditor/sandbox) and hands its observation to this rule; the blocked
+network attempts and training-shard reads it saw are judged by NO_NETWORK and NO_TRAIN_DATA_AT_EVAL.
 """
 
 from __future__ import annotations
 
-from auditor.model import Finding
-from rules.base import AuditContext, Rule, issue, pr
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import issue, pr
 
 EXPLANATION = """
 With --gauntlet the auditor runs the submission's own script (the decoded payload of a self-extracting
@@ -35,39 +36,28 @@ Without --gauntlet nothing is executed and this rule reports `not run`. When the
 """
 
 
-def attach_sections(result, ctx: AuditContext) -> None:
-    """Post-hook: copy the gauntlet's stage table into the review (JSON section + Markdown block)."""
-    gauntlet = ctx.cache.get("gauntlet")
-    if gauntlet is None or "gauntlet" in result.sections:
-        return
-    from auditor.sandbox.gauntlet import render_markdown
-
-    result.sections["gauntlet"] = gauntlet.to_json()
-    result.sections.setdefault("extra_markdown", []).append(render_markdown(gauntlet))
-    gpu = [s.name for s in gauntlet.stages if s.status == "needs_gpu"]
-    if gpu:
-        result.sections.setdefault("not_checked", []).append(
-            "gauntlet stages that need a GPU (" + ", ".join(gpu) + "); rerun with --gauntlet --device cuda")
-
-
-def _run(ctx: AuditContext):
-    from auditor.sandbox.gauntlet import run_gauntlet
-
-    opts = ctx.options
-    return run_gauntlet(ctx.submission, device=opts.device or "cpu",
-                        timeout=float(opts.extra.get("gauntlet_timeout", 120.0)),
-                        control=bool(opts.extra.get("gauntlet_control", True)))
-
-
-def check(ctx: AuditContext) -> list[Finding]:
-    if not ctx.options.gauntlet:
+def check(ctx: RuleContext) -> list[Finding]:
+    obs = ctx.observations.get("gauntlet")
+    if obs is None:
         return [RULE.finding("info", "not run; use --gauntlet to run the submission's script in the sandbox "
                                      "on a random validation stream")]
-    hooks = ctx.options.extra.setdefault("post_hooks", [])
-    if attach_sections not in hooks:
-        hooks.append(attach_sections)
-    result = ctx.memo("gauntlet", lambda: _run(ctx))
-    return list(result.findings)
+    if obs.evalue is None:
+        sev = "info" if obs.needs_gpu else "warn"
+        return [RULE.finding(sev, f"random-stream test not completed: {obs.incomplete}", completed=False)]
+    worst = obs.evalue["worst"]
+    ev = [Evidence("(gauntlet run stdout)", worst["line"], f"{worst['label']} val_loss:{worst['val_loss']}")]
+    summary = (f"{worst['label']}: val_loss {worst['val_loss']:.6g} on N={worst['n_targets']:,} targets of i.i.d. "
+               f"uniform tokens (V'={worst['v_prime']:,}, ln V'={worst['ln_v_prime']:.4f}); advantage "
+               f"{worst['advantage_nats']:.1f} nats vs bound {worst['bound_nats']:.1f}")
+    data = {k: worst[k] for k in ("label", "val_loss", "n_targets", "n_random", "v_prime", "advantage_nats",
+                                  "advantage_per_token", "bound_nats", "p_value", "log10_p_value", "k_tests")}
+    if worst["passed"]:
+        return [RULE.finding("pass", f"no causal-normalized violation detectable: {summary}", ev, completed=True,
+                             **data)]
+    return [RULE.finding("fail", f"the evaluation beats the uniform distribution on random tokens by more than any "
+                                 f"causal, normalized, single-pass predictor can (p <= 10^{worst['log10_p_value']:.1f}): "
+                                 f"{summary}. It leaks the target, is not normalized, adapts on tokens before scoring "
+                                 f"them, or rescores (C1-C4)", ev, completed=True, **data)]
 
 
 RULE = Rule(

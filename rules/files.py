@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from auditor.model import Evidence, Finding
-from rules.base import AuditContext, Rule, README_RULES, pr
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, pr
 
 EXPLANATION = """
 A record PR adds one folder under records/<track>/ holding: a README.md that explains the
@@ -18,9 +19,9 @@ a differently named training script is a warning for a maintainer to confirm.
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    out: list[Finding] = [f for f in sub.load_findings if f.rule == "FILES"]
+    out: list[Finding] = [RULE.judge(i) for i in sub.load_issues]
     if not sub.files:
         out.append(RULE.finding("fail", "the folder is empty"))
         return out

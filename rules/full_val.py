@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from auditor.model import Finding
-from rules import code_side
-from rules._util import distinct_runs, run_label
-from rules.base import AuditContext, Rule, README_RULES, pr
-from rules.canon import EXPORTS, OLD_SP1024_EXPORT, export_for_vocab, match_export
+from auditor.core.model import Finding
+from rules import _code_side as code_side
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, pr
+from rules._canon import EXPORTS, OLD_SP1024_EXPORT, export_for_vocab, match_export
 
 EXPLANATION = """
 Validation always runs on the full fineweb_val_* split: the fixed first 50,000 documents. Loaders
@@ -19,12 +20,12 @@ bundled example) are checked against a manifest the maintainer passes with --val
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    manifest = ctx.options.extra.get("val_manifest")
+    manifest = ctx.options.val_manifest
     out: list[Finding] = []
     checked = 0
-    for run in distinct_runs(sub):
+    for run in ctx.facts.distinct_runs:
         label = run_label(run)
         end_of_training = run.train_time_ms.line if run.train_time_ms is not None else 0
         final = [m for m in run.subset_markers if (m.line or 0) > end_of_training]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from auditor.analysis import get_analysis
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import README_RULES, Rule, issue, pr
+from auditor.analysis.program import CodeAnalysis
+from rules._code import check_code, graded
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule
+from rules._cite import README_RULES, issue, pr
 
 _NET_PREFIXES = ("urllib.request", "urllib.urlopen", "urllib2", "requests", "httpx", "aiohttp", "huggingface_hub",
                  "torch.hub", "datasets.load_dataset", "socket.create_connection", "socket.socket", "http.client",
@@ -55,16 +56,30 @@ def _declared(ctx, prog: str) -> bool:
     return bool(prog) and re.search(rf"(?<![\w-]){re.escape(prog)}(?![\w-])", hay) is not None
 
 
+def dynamic_findings(ctx) -> list[Finding]:
+    """Network attempts the gauntlet's sandbox saw (blocked or recorded), by phase: at eval they fail."""
+    obs = ctx.observations.get("gauntlet")
+    out = []
+    for a in obs.network if obs is not None else []:
+        sev = "fail" if a.phase == "eval" else "warn"
+        out.append(RULE.finding(sev, f"the sandboxed run attempted a network call ({a.call} to {a.target[:120]}) "
+                                     f"during the {a.phase} phase; it was {'blocked' if a.blocked else 'recorded'}",
+                                [Evidence("(gauntlet run)", None, f"{a.call} {a.target[:150]}")],
+                                call=a.call, target=a.target, phase=a.phase, blocked=a.blocked, urls=a.urls,
+                                dynamic=True))
+    return out
+
+
 def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+    return static_findings(ctx) + dynamic_findings(ctx)
+
+
+def _search(ctx, ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     for ev in ca.of("ext"):
-        q = ev.data.get("qual", "")
+        q = ev.data.qual
         reach = ca.reach(ev)
-        fallback = next((g for g in ev.data.get("guards") or [] if _MISSING_FILE.search(g)), None)
+        fallback = next((g for g in ev.data.guards or [] if _MISSING_FILE.search(g)), None)
         if q.startswith(_NET_PREFIXES) and not q.startswith("urllib.parse"):
             if fallback is not None:
                 out.append(graded(RULE, ca, reach, "warn", "medium",
@@ -79,7 +94,7 @@ def check(ctx) -> list[Finding]:
             continue
         if q not in _PROC_CALLS:
             continue
-        strings = ev.data.get("strings") or []
+        strings = ev.data.strings or []
         prog, text = _program(strings)
         low = text.lower()
         installs = re.search(r"\b(pip3?|apt(-get)?|conda|mamba|uv)\b.*\binstall\b|https?://|\bgit\s+clone\b", low)
@@ -106,9 +121,13 @@ def check(ctx) -> list[Finding]:
                               f"requirements.txt mentions it. Question for the author: is it installed at setup "
                               f"(document it), and does it stay offline?",
                               [ca.ev_evidence(ev)], pattern="undeclared_binary", program=prog))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        out.append(passed(RULE, ca, "network call, download or package installation at run time"))
-    return out
+    return out, ""
+
+LOOKED_FOR = "network call, download or package installation at run time"
+
+
+def static_findings(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, lambda ca: _search(ctx, ca), LOOKED_FOR)
 
 
 RULE = Rule(

@@ -4,25 +4,39 @@ from __future__ import annotations
 
 import re
 
-from auditor.analysis import get_analysis
-from auditor.analysis.report import graded, no_code, passed
-from auditor.model import Finding
-from rules.base import README_RULES, Rule, issue, pr
+from auditor.analysis.program import CodeAnalysis
+from rules._code import check_code, graded
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule
+from rules._cite import README_RULES, issue, pr
 
 _EVAL_NAME = re.compile(r"^_?(eval|score|evaluate)|_eval(_|$)|(^|_)ttt(_|$)|eval_val|sliding", re.I)
 _CALIB = re.compile(r"gptq|calib|hessian|quant", re.I)
 
 
+def dynamic_findings(ctx) -> list[Finding]:
+    """Training shards the gauntlet's sandbox saw opened after the model was read back (evaluation)."""
+    obs = ctx.observations.get("gauntlet")
+    paths = obs.train_shards_at_eval if obs is not None else []
+    if not paths:
+        return []
+    return [RULE.finding("fail", f"the sandboxed run opened {len(paths)} training shard(s) after reading back its "
+                                 f"serialized model, i.e. during evaluation: "
+                                 f"{', '.join(p.rsplit('/', 1)[-1] for p in paths[:5])}",
+                         [Evidence("(gauntlet run)", None, p) for p in paths[:5]],
+                         paths=paths[:20], phase="eval", dynamic=True)]
+
+
 def check(ctx) -> list[Finding]:
-    ca = get_analysis(ctx)
-    early = no_code(RULE, ca)
-    if early is not None:
-        return early
+    return static_findings(ctx) + dynamic_findings(ctx)
+
+
+def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     reads = [e for e in ca.of("train_read") if "train" in e.labels]
-    own_val_scores = {e.func for e in ca.of("score") if "val" in e.labels and not e.data.get("via")}
+    own_val_scores = {e.func for e in ca.of("score") if "val" in e.labels and not e.data.via}
     train_updates = [e for e in ca.of("update") if "val" not in e.labels and e.labels & {"target", "train"}
-                     and e.data.get("how") in ("backward", "autograd.grad")]
+                     and e.data.how in ("backward", "autograd.grad")]
     eval_funcs = {f for f in ca.index.funcs if f.name != "<module>" and
                   (f in own_val_scores or _EVAL_NAME.search(f.name))
                   and not any(u.func is f for u in train_updates)}
@@ -35,9 +49,9 @@ def check(ctx) -> list[Finding]:
     for func, rs in by_func.items():
         rs = sorted({(r.line): r for r in rs}.values(), key=lambda e: e.line)
         r = rs[0]
-        via = f" via {r.data.get('via_name')}()" if r.data.get("via") else ""
+        via = f" via {r.data.via_name}()" if r.data.via else ""
         out.append(graded(RULE, ca, ca.reach(r), "fail", "high",
-                          f"the evaluation function {ca.where(func)} reads training data (`{r.data.get('how')}`"
+                          f"the evaluation function {ca.where(func)} reads training data (`{r.data.how}`"
                           f"{via}, line {r.line}); the README forbids training-data access during evaluation "
                           f"unless those bits are inside the 16 MB artifact",
                           [ca.ev_evidence(e) for e in rs[:3]], pattern="train_read_in_eval"))
@@ -53,7 +67,7 @@ def check(ctx) -> list[Finding]:
             continue
         seen.add((r.path, r.line))
         started = [s for s in ca.of("score") if s.func is r.func and "val" in s.labels and end < s.line < r.line]
-        name = f"{r.data.get('via_name') or ''} {r.data.get('how') or ''} {r.text}"
+        name = f"{r.data.via_name or ''} {r.data.how or ''} {r.text}"
         if started:
             out.append(graded(RULE, ca, ca.reach(r), "warn", "medium",
                               f"{ca.where(r.func)} reads training data (line {r.line}) after evaluation of the "
@@ -70,9 +84,13 @@ def check(ctx) -> list[Finding]:
                               f"(line {r.line}); this is legal only inside the 600 s training budget (GPTQ after the "
                               f"window was ruled out for #535/#569/#593/#609); {note}. TRAIN_TIME checks the clock",
                               [ca.ev_evidence(r)], pattern="train_read_after_training"))
-    if not any(f.severity in ("fail", "warn") for f in out):
-        out.append(passed(RULE, ca, "read of training shards inside an evaluation function"))
-    return out
+    return out, ""
+
+LOOKED_FOR = "read of training shards inside an evaluation function"
+
+
+def static_findings(ctx) -> list[Finding]:
+    return check_code(ctx, RULE, _search, LOOKED_FOR)
 
 
 RULE = Rule(

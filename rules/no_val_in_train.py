@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from auditor.model import Finding
-from rules._util import distinct_runs, run_label
-from rules.base import AuditContext, Rule, README_RULES, issue, pr
-from rules.canon import CANONICAL_TRAIN_SHARDS
+from auditor.core.model import Finding
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, issue, pr
+from rules._canon import CANONICAL_TRAIN_SHARDS
 
 EXPLANATION = """
 Validation data may not be used during training, neither directly nor compressed into the artifact
@@ -17,10 +18,10 @@ the combined fingerprint. Code-level use of validation tokens in training is che
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     out: list[Finding] = []
     seen = 0
-    for run in distinct_runs(ctx.submission):
+    for run in ctx.facts.distinct_runs:
         ts = run.train_shards
         if ts is None:
             continue

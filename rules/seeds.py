@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from auditor.model import Evidence, Finding
-from rules._util import distinct_runs, is_non_record, run_label, score_phase
-from rules.base import AuditContext, Rule, README_RULES, pr
+from auditor.core.model import Evidence, Finding
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, pr
 
 EXPLANATION = """
 A leaderboard row needs a mean over (normally) three training runs with distinct seeds, all from the
@@ -16,11 +17,11 @@ fails a record submission and is a warning for a non-record one.
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    non_record = is_non_record(sub)
+    non_record = ctx.facts.non_record
     out: list[Finding] = []
-    runs = [r for r in distinct_runs(sub) if r.score_phase is not None]
+    runs = [r for r in ctx.facts.distinct_runs if r.score_phase is not None]
     seeds = sorted({r.seed.value for r in runs if r.seed is not None})
     unseeded = [r for r in runs if r.seed is None]
     for r in unseeded:
@@ -41,10 +42,10 @@ def check(ctx: AuditContext) -> list[Finding]:
             out.append(RULE.finding("warn", f"runs differ in {what}: {', '.join(str(v) for v in sorted(values))}; "
                                             "are they one configuration?",
                                     [getattr(r, attr).evidence() for r in runs if getattr(r, attr) is not None]))
-    labels = {score_phase(r, ctx).label for r in runs}
+    labels = {ctx.facts.score(r).label for r in runs}
     if len(labels) > 1:
         out.append(RULE.finding("warn", "runs end on different score lines: " + ", ".join(sorted(labels)),
-                                [score_phase(r, ctx).evidence() for r in runs]))
+                                [ctx.facts.score(r).evidence() for r in runs]))
     if not [f for f in out if f.severity in ("fail", "warn")]:
         out.append(RULE.finding("pass", f"{n} distinct seeds ({', '.join(map(str, seeds))}) with consistent runs",
                                 seeds=seeds))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from auditor.model import Finding
-from rules._util import distinct_runs, is_non_record, score_phase
-from rules.base import AuditContext, Rule, README_RULES, issue, pr
-from rules.stats import one_sample_greater, welch_less
+from auditor.core.model import Finding
+
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, issue, pr
+from rules._stats import one_sample_greater, welch_less
 
 MARGIN_NATS = 0.005
 README_P = 0.01
@@ -29,20 +30,19 @@ tested. Non-record submissions are not held to either bar.
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
-    sub = ctx.submission
+def check(ctx: RuleContext) -> list[Finding]:
     ref = ctx.options.reference
     if ref is None:
         return [RULE.finding("info", "no frontier given (use --against FOLDER or --sota-bpb X); significance not "
                                      "tested")]
-    runs = [r for r in distinct_runs(sub) if r.score_phase is not None and r.seed is not None]
-    phases = [score_phase(r, ctx) for r in runs]
+    runs = [r for r in ctx.facts.distinct_runs if r.score_phase is not None and r.seed is not None]
+    phases = [ctx.facts.score(r) for r in runs]
     bpbs = [p.val_bpb for p in phases]
     losses = [p.val_loss for p in phases]
     ev = [p.evidence() for p in phases]
     if len(bpbs) < 2:
         return [RULE.finding("warn", f"{len(bpbs)} seeded score line(s): too few for a significance test", ev)]
-    non_record = is_non_record(sub)
+    non_record = ctx.facts.non_record
     out: list[Finding] = []
     mean_bpb = fmean(bpbs)
     if ref.seed_bpbs and len(ref.seed_bpbs) >= 2:

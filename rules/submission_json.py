@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from auditor.model import Evidence, Finding
-from rules.base import AuditContext, Rule, README_RULES
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES
 
 EXPLANATION = """
 submission.json must be valid JSON with at least the submitter's name, GitHub ID and the claimed
@@ -17,7 +18,7 @@ NaN/Infinity constants and strings where numbers belong are reported.
 WANTED = ("name", "author", "github_id", "val_bpb")
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     meta = sub.meta
     if meta.path is None:
@@ -25,7 +26,7 @@ def check(ctx: AuditContext) -> list[Finding]:
     ev = [Evidence(meta.path)]
     if meta.parse_error:
         return [RULE.finding("fail", f"{meta.path}: {meta.parse_error}", ev)]
-    out = list(meta.issues)
+    out = [RULE.judge(i) for i in meta.issues]
     raw = meta.raw or {}
     missing = [k for k in WANTED if k not in raw and not (k == "val_bpb" and meta.val_bpb is not None)
                and not (k == "name" and meta.name)]

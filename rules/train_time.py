@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from auditor.model import Evidence, Finding
-from rules._util import distinct_runs, is_non_record, run_label
-from rules.base import AuditContext, Rule, README_RULES, pr
-from rules.canon import TRAIN_CAP_MS
+from auditor.core.model import Evidence, Finding
+from rules._util import run_label
+from auditor.core.contract import Rule, RuleContext
+from rules._cite import README_RULES, pr
+from rules._canon import TRAIN_CAP_MS
 
 OVERSHOOT_MS = 1_000  # less than one step's worth past the cap
 
@@ -22,13 +23,13 @@ or disabled. Non-record (unlimited compute) submissions are reported as info.
 """
 
 
-def check(ctx: AuditContext) -> list[Finding]:
+def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
-    non_record = is_non_record(sub)
+    non_record = ctx.facts.non_record
     over = "info" if non_record else "fail"
     out: list[Finding] = []
     times = []
-    for run in distinct_runs(sub):
+    for run in ctx.facts.distinct_runs:
         label = run_label(run)
         t = run.train_time_ms
         if run.max_wallclock_seconds is not None and (run.max_wallclock_seconds.value == 0

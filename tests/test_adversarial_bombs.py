@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from adversarial_kit import assert_clean_outcome, assert_tables_intact, bomb_stub, run_main, stub_for, time_bound
-from auditor.decode import MAX_DECODED_BYTES, DecodeError, decode_stub
-from auditor.loader import load_submission
+from auditor.load.decode import MAX_DECODED_BYTES, DecodeError, decode_stub
+from auditor.load.loader import load_submission
 from recordkit import SCRIPT, write_record
 
 SECRET = "TOP-SECRET-OUTSIDE-THE-FOLDER-1f3a"
@@ -231,9 +231,9 @@ def test_two_gigabyte_sparse_file_is_not_read(tmp_path, name):
     assert time.process_time() - c0 < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing big was read
     if name == "model.bin":
-        assert sub.load_findings == []  # not a file the auditor reads at all
+        assert sub.load_issues == []  # not a file the auditor reads at all
     else:
-        msgs = [f.message for f in sub.load_findings if f.evidence and f.evidence[0].path == name]
+        msgs = [f.message for f in sub.load_issues if f.evidence and f.evidence[0].path == name]
         assert msgs and msgs[0].startswith("2,147,483,648 bytes; larger than the"), msgs
     res = run_main(["run", str(folder)], hang_after=30)
     assert assert_clean_outcome(res) in ("FAIL", "NEEDS_REVIEW", "PASS")
@@ -365,7 +365,7 @@ def test_one_megabyte_python_script_within_the_bound(tmp_path):
 @pytest.mark.parametrize("swap", ["new-file", "symlink"])
 def test_file_swapped_after_the_scan_is_not_read(tmp_path, monkeypatch, swap):
     """Time-of-check/time-of-use: a file replaced between listing and reading is refused."""
-    import auditor.loader as loader
+    import auditor.load.loader as loader
 
     secret = _outside_secret(tmp_path)
     folder = write_record(tmp_path)
@@ -384,7 +384,7 @@ def test_file_swapped_after_the_scan_is_not_read(tmp_path, monkeypatch, swap):
     monkeypatch.setattr(loader, "scan", scan_then_swap)
     sub = loader.load_submission(folder)
     assert "train_seed42.log" not in sub.logs
-    msgs = [f.message for f in sub.load_findings if f.evidence and f.evidence[0].path == "train_seed42.log"]
+    msgs = [f.message for f in sub.load_issues if f.evidence and f.evidence[0].path == "train_seed42.log"]
     if swap == "symlink":  # O_NOFOLLOW refuses the link itself
         assert msgs and msgs[0].startswith("file could not be read"), msgs
     else:

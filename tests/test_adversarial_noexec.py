@@ -131,12 +131,14 @@ def test_subprocess_run_with_the_folder_as_cwd_executes_nothing(tmp_path, listen
 
 def test_plain_python_m_from_inside_the_folder_is_unsafe_and_documented(tmp_path):
     """`python -m auditor` puts the working directory first on sys.path, so a folder holding
-    `auditor/` or `lzma.py` runs code before the auditor starts. This is Python's behaviour, not
+    `auditor/` or `jinja2.py` runs code before the auditor starts (a stdlib name such as `lzma.py` may
+    already be imported by site start-up, e.g. an editable install's path finder, so a package the
+    auditor alone imports is planted). This is Python's behaviour, not
     the auditor's; the safe invocations are the console script or `python -P -m auditor` (above).
     This test pins the hazard so the docs' advice stays true."""
     marker = tmp_path / "EXECUTED"
     folder = write_record(tmp_path)
-    (folder / "lzma.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nfrom _lzma import *\n")
+    (folder / "jinja2.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     subprocess.run([sys.executable, "-m", "auditor", "run", "."], cwd=folder, capture_output=True, timeout=120,

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import ast
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "code"))
-
-import codekit as ck  # noqa: E402
+import codekit as ck
 
 from auditor.analysis import analyze  # noqa: E402
 from auditor.analysis.cscan import scan_c  # noqa: E402
 from auditor.analysis.envdefaults import UNKNOWN, EnvModel, readme_env  # noqa: E402
 from auditor.analysis.syntactic import position_gates  # noqa: E402
-from auditor.model import CodeFile, Submission  # noqa: E402
+from auditor.core.model import CodeFile, Submission  # noqa: E402
 from rules import get_rule  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "dev_corpus"
@@ -146,7 +143,7 @@ def main(model, val_tokens):
     scores = [e for e in ca.of("score") if e.func.name == "scorer"]
     assert len(scores) == 1 and {"param:tokens", "target"} <= scores[0].labels
     via = [e for e in ca.of("score") if e.func.name == "main"]
-    assert len(via) == 1 and "val" in via[0].labels and via[0].data["via_name"] == "scorer"
+    assert len(via) == 1 and "val" in via[0].labels and via[0].data.via_name == "scorer"
 
 
 def test_loop_carried_labels_reach_the_next_iteration():
@@ -158,7 +155,7 @@ def test_loop_carried_labels_reach_the_next_iteration():
         prev = val_tokens[i]
 '''
     ca = analyze(_sub({"train_gpt.py": src}))
-    ups = [e for e in ca.of("update") if e.data.get("how") == "backward"]
+    ups = [e for e in ca.of("update") if e.data.how == "backward"]
     assert len(ups) == 1 and "val" in ups[0].labels
 
 
@@ -261,7 +258,7 @@ def test_rule_explanations_name_legal_look_alikes():
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/dev_corpus not present")
 def test_dev_corpus_audits_cleanly_under_code_rules():
-    from auditor.audit import audit_folder
+    from auditor.engine import audit_folder
     folders = [f for t in sorted(CORPUS.iterdir()) if t.is_dir() for f in sorted(t.iterdir()) if f.is_dir()]
     assert len(folders) >= 15
     for folder in folders:

@@ -510,7 +510,7 @@ def test_discover_classifies_paths():
     assert [(f.path, f.status) for f in d.folders] == [
         (f"{t}/2026-01-01_Gone", "deleted"), (f"{t}/2026-02-01_Old", "modified"), (f"{t}/2026-05-01_New", "added"),
         ("records/track_typo/2026-05-01_T", "added")]
-    got = [(f.severity, f.message.split(";")[0].split(" (")[0]) for f in d.findings]
+    got = [(f.severity, f.message.split(";")[0].split(" (")[0]) for f in d.issues]
     assert got == [
         ("fail", "this PR also changes 1 file(s) outside records/"),
         ("warn", "README.md is changed: the leaderboard in README.md is updated by the maintainers when they merge"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from auditor.model import Evidence, Finding
+from auditor.core.model import Evidence, Finding
 from reports import github
 
 PREFIX = "records/track_10min_16mb/2026-05-01_X"

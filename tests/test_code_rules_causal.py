@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "code"))
-
-import codekit as ck  # noqa: E402
+import codekit as ck
 
 # --------------------------------------------------------------------------------------------- C1
 SLOT_INLINE = '''

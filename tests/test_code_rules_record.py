@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "code"))
-
-import codekit as ck  # noqa: E402
+import codekit as ck
 
 SOURCE = (Path(__file__).parent / "fixtures" / "code" / "legal_record_like" / "train_gpt.py").read_text()
 CODE_RULES = ("C1_CAUSAL", "C2_NORMALIZED", "C3_SCORE_FIRST", "C4_SINGLE_PASS", "NO_TRAIN_DATA_AT_EVAL", "NO_NETWORK")

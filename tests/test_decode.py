@@ -5,7 +5,7 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from auditor.decode import MAX_DECODED_BYTES, DecodeError, decode_stub
+from auditor.load.decode import MAX_DECODED_BYTES, DecodeError, decode_stub
 
 SOURCE = 'import os\nprint("decoded payload")\nVALUE = 42\n'
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit import audit_folder
+from auditor.engine import audit_folder
 from reports.render import render_json, render_markdown
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "dev_corpus"

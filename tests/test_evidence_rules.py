@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from auditor.audit import audit_folder
+from auditor.engine import audit_folder
 from auditor.commands._common import load_manifest  # noqa: F401  (import check of the CLI helpers)
 from recordkit import SP8192_TOKENS, write_record
-from rules.base import AuditOptions, Reference
+from auditor.core.contract import AuditOptions, Reference
 
 
 def findings(folder, rule, options=None):
@@ -110,7 +110,7 @@ def test_full_val_subset_marker_fails(tmp_path):
 
 def test_full_val_with_manifest(tmp_path):
     folder = write_record(tmp_path, log_kwargs={"tokens": 123_456})
-    options = AuditOptions(extra={"val_manifest": {"val_tokens": 123_456}})
+    options = AuditOptions(val_manifest={"val_tokens": 123_456})
     _, fs = findings(folder, "FULL_VAL", options)
     assert severities(fs) == ["pass"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adversarial_kit import assert_clean_outcome, assert_tables_intact, run_main
-from auditor.audit import audit_folder
+from auditor.engine import audit_folder
 from recordkit import write_record
 from reports import escape
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from auditor.loader import LoadError, load_submission
+from auditor.load.loader import LoadError, load_submission
 from recordkit import write_record
 
 
@@ -42,19 +42,19 @@ def test_symlink_outside_is_reported_not_followed(tmp_path):
     os.symlink(secret, folder / "train_extra.log")
     sub = load_submission(folder)
     assert "train_extra.log" not in sub.files
-    [f] = [f for f in sub.load_findings if "outside" in f.message]
+    [f] = [f for f in sub.load_issues if "outside" in f.message]
     assert f.severity == "fail" and f.evidence[0].path == "train_extra.log"
 
 
 def test_oversized_file_is_not_read(tmp_path, monkeypatch):
-    import auditor.loader as loader
+    import auditor.load.loader as loader
 
     monkeypatch.setattr(loader, "MAX_TEXT_BYTES", 1000)
     folder = write_record(tmp_path)
     (folder / "train_big.log").write_text("x" * 5000)
     sub = load_submission(folder)
     assert "train_big.log" not in sub.logs
-    assert any("read limit" in f.message for f in sub.load_findings)
+    assert any("read limit" in f.message for f in sub.load_issues)
 
 
 def test_non_utf8_and_nul_bytes_are_tolerated(tmp_path):

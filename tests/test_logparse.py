@@ -1,4 +1,4 @@
-"""Tests for auditor.logparse: specific figures from the dev corpus, plus synthetic logs for the
+"""Tests for auditor.load.logparse: specific figures from the dev corpus, plus synthetic logs for the
 hard cases (embedded source, timestamps, CRLF, rank noise, subsets, several runs, huge and broken
 input)."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.logparse import MAX_NOTES, MAX_SUBSET_MARKERS, SEPARATOR, is_log_name, parse_log
+from auditor.load.logparse import MAX_NOTES, MAX_SUBSET_MARKERS, SEPARATOR, is_log_name, parse_log
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "dev_corpus"
 REC = "track_10min_16mb"

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
-from auditor.commands.rules import rulebook_markdown
-from rules import all_rules
+import pkgutil
+
+import rules
+from reports.rulebook import render_rulebook as rulebook_markdown
+from rules import RULE_MODULES, all_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,17 @@ def test_every_rule_has_title_summary_explanation_and_sources():
 def test_docs_rulebook_is_generated_from_the_registry():
     assert (ROOT / "docs" / "rulebook.md").read_text(encoding="utf-8") == rulebook_markdown(all_rules()), \
         "regenerate with: auditor rules --markdown > docs/rulebook.md"
+
+
+def test_every_rule_module_is_registered():
+    """Adding a rule is its module plus one registry line: a module left out of RULE_MODULES would
+    silently never run. Helpers are private (leading underscore)."""
+    public = sorted(m.name for m in pkgutil.iter_modules(rules.__path__) if not m.name.startswith("_"))
+    assert public == sorted(RULE_MODULES)
+
+
+def test_readme_rule_table_names_every_rule():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## What it checks", 1)[1].split("\n## ", 1)[0]
+    missing = [r.id for r in all_rules() if f"`{r.id}`" not in table]
+    assert missing == [], f"README 'What it checks' does not name {missing}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from auditor.model import Evidence, Finding
+from auditor.core.model import Evidence, Finding
 from reports.render import to_json_text
 from reports.sarif import SarifUnit, sarif_log
 from rules import all_rules

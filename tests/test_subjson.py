@@ -1,6 +1,6 @@
 import json
 
-from auditor.subjson import parse_submission_json
+from auditor.load.subjson import parse_submission_json
 
 
 def parse(obj_or_text):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from auditor.analysis.envdefaults import EnvModel, dotted
+from auditor.analysis.events import EventKind, Payload, payload
 
 if TYPE_CHECKING:
     from auditor.analysis.index import Func, ProgramIndex
@@ -87,7 +88,7 @@ class Loop:
 
 @dataclass
 class Event:
-    kind: str
+    kind: EventKind
     path: str
     line: int
     func: "Func"
@@ -95,7 +96,7 @@ class Event:
     loops: tuple[Loop, ...]
     dead: frozenset | None
     text: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Payload = field(default_factory=Payload)
     end_line: int = 0
     nograd: bool = False
 
@@ -264,8 +265,9 @@ class FlowAnalyzer:
              **data: Any) -> None:
         line = getattr(node, "lineno", 0)
         dead = frozenset().union(*self.dead) if self.dead else None
+        kind = EventKind(kind)
         ev = Event(kind, self.func.path, line, self.func, frozenset(labels), tuple(self.loops), dead,
-                   self.text(line), data, getattr(node, "end_lineno", line) or line, self.nograd > 0)
+                   self.text(line), payload(kind, data), getattr(node, "end_lineno", line) or line, self.nograd > 0)
         self.events[(kind, id(node), key)] = ev
 
     # ---- run --------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from auditor.analysis.events import EventKind
 from auditor.analysis.cscan import CFinding, looks_like_c, scan_c
 from auditor.analysis.envdefaults import EnvModel, readme_env
 from auditor.analysis.flow import Event, FlowAnalyzer, Summary
 from auditor.analysis.index import Func, ProgramIndex
 from auditor.analysis.syntactic import PosGate, SmearSite, position_gates, smear_sites
-from auditor.model import CodeFile, Evidence, Submission
+from auditor.core.model import CodeFile, Evidence, Submission
 
 MAX_ROUNDS = 6
 _EFFECT_KINDS = {"update", "score", "train_read"}
@@ -54,7 +55,8 @@ class CodeAnalysis:
 
     # ---- queries ----------------------------------------------------------------------------
     def of(self, *kinds: str) -> list[Event]:
-        return [e for e in self.events if e.kind in kinds]
+        wanted = {EventKind(k) for k in kinds}  # a misspelt kind raises instead of matching nothing
+        return [e for e in self.events if e.kind in wanted]
 
     def reach(self, ev: Event) -> Reach:
         if ev.dead is not None:
@@ -69,7 +71,7 @@ class CodeAnalysis:
             return False
         cache = self.__dict__.setdefault("_val_callers", {})
         if ev.func not in cache:
-            cache[ev.func] = any("val" in c.labels and ev.func in (c.data.get("callees") or [])
+            cache[ev.func] = any("val" in c.labels and ev.func in (c.data.callees or [])
                                  for c in self.events if c.kind == "call")
         return cache[ev.func]
 
@@ -213,7 +215,7 @@ def _fixpoint(ca: CodeAnalysis) -> None:
             results[f] = evs
             for ev in evs:
                 if ev.kind == "call":
-                    for g in ev.data.get("callees") or []:
+                    for g in ev.data.callees or []:
                         callers.setdefault(g, set()).add(f)
             new = _summary(f, an, evs)
             if new.key() != summaries[f].key():
@@ -231,7 +233,7 @@ def _fixpoint(ca: CodeAnalysis) -> None:
     ca.events = sorted(events, key=lambda e: (e.path, e.line, e.kind))
     for ev in ca.events:
         if ev.kind == "fileref":
-            ca.file_refs.append((ev.data["name"], ev))
+            ca.file_refs.append((ev.data.name, ev))
 
 
 def _callee_first(index: ProgramIndex) -> list[Func]:
@@ -297,8 +299,8 @@ def _summary(f: Func, an: FlowAnalyzer, evs: list[Event]) -> Summary:
         if ev.kind in ("update", "score") and not (labs & {"val", "target", "gold", "nll"} or
                                                     any(l.startswith("param:") for l in labs)):
             continue
-        origin = ev.data.get("origin") or {"path": ev.path, "line": ev.line, "text": ev.text,
-                                           "func": f.qname, "how": ev.data.get("how")}
+        origin = ev.data.origin or {"path": ev.path, "line": ev.line, "text": ev.text,
+                                           "func": f.qname, "how": ev.data.how}
         new.effects.setdefault((ev.kind, labs), origin)
     return new
 
@@ -307,15 +309,15 @@ def _edges(ca: CodeAnalysis, ev: Event) -> list[Func]:
     index = ca.index
     out: list[Func] = []
     if ev.kind in ("call", "ref"):
-        out.extend(ev.data.get("callees") or [])
-        cls = ev.data.get("cls")
+        out.extend(ev.data.callees or [])
+        cls = ev.data.cls
         if cls:
             mod = index.modules[ev.func.path]
             cm = index.class_methods(mod, cls)
             if cm is not None:
                 out.extend(cm[1].values())
     elif ev.kind == "import":
-        m = index.modules.get(ev.data["module"])
+        m = index.modules.get(ev.data.module)
         if m is not None:
             out.append(m.top)  # importing runs the module's top level, not its functions
     return out
@@ -461,13 +463,13 @@ def find_slots(ca: CodeAnalysis) -> list[SlotHit]:
     hits: list[SlotHit] = []
     seen: set[tuple] = set()
     for st in ca.of("step"):
-        if not st.data.get("fresh") or not st.loops:
+        if not st.data.fresh or not st.loops:
             continue
         loop = st.loops[-1]
         if (st.path, loop.node_id) in seen:
             continue
         outer_ids = {l.node_id for l in st.loops[:-1]}
-        backs = [e for e in ca.of("update") if e.func is st.func and e.data.get("how") in ("backward", "autograd.grad")
+        backs = [e for e in ca.of("update") if e.func is st.func and e.data.how in ("backward", "autograd.grad")
                  and e.in_loop(loop) and e.labels & {"target", "gold", "nll"} and ca.val_context(e)]
         if not backs:
             continue

@@ -1,9 +1,9 @@
-"""From a pull request's changed paths to the record folders to audit, plus repository-level findings.
+"""From a pull request's changed paths to the record folders to audit, plus repository-level issues.
 
 A record PR should add one folder, `records/<track>/<folder>/`, and nothing else. Everything that
 departs from that (files outside `records/`, files dropped straight into `records/` or a track,
 an unknown track, a record nested one level too deep, edits to an already-merged record, several
-folders at once) becomes a FILES finding whose evidence is the repository path, so the same finding
+folders at once) becomes an issue for the FILES rule whose evidence is the repository path, so the same finding
 can be shown in the comment, as a GitHub annotation and in SARIF.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from auditor.ci.git import Change
-from auditor.model import Evidence, Finding
+from auditor.core.model import Evidence, Issue
 
 RECORDS = "records"
 RECORD_MARKERS = ("submission.json", "readme.md")
@@ -38,7 +38,7 @@ class FolderChange:
 @dataclass
 class Discovery:
     folders: list[FolderChange]
-    findings: list[Finding]  # repository-level (rule FILES), evidence paths relative to the repo root
+    issues: list[Issue]  # repository-level (rule FILES judges them), evidence paths relative to the repo root
     pr_files: set[str]  # repo paths that exist at head and were added or changed by the PR
 
     @property
@@ -46,9 +46,9 @@ class Discovery:
         return [f for f in self.folders if f.status != "deleted"]
 
 
-def _finding(severity: str, message: str, paths: list[str], confidence: str = "high") -> Finding:
+def _finding(severity: str, message: str, paths: list[str], confidence: str = "high") -> Issue:
     ev = [Evidence(p) for p in paths[:MAX_LISTED]]
-    return Finding("FILES", severity, message, ev, confidence)
+    return Issue("FILES", severity, message, ev, confidence)
 
 
 def _listing(paths: list[str]) -> str:
@@ -83,7 +83,7 @@ def discover(changes: list[Change], base_tracks: list[str], existed_at_base: set
         fc = folders.setdefault(key, FolderChange(parts[1], parts[2], "modified"))
         (fc.deleted if ch.status == "D" else fc.files).append(ch.path)
 
-    findings: list[Finding] = []
+    findings: list[Issue] = []
     for fc in folders.values():
         at_head = head_files.get(fc.path, set())
         if not at_head:

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from auditor.ci.git import Repo
-from auditor.cli import ToolError
-from auditor.loader import is_submission_json
-from auditor.subjson import MAX_JSON_BYTES, parse_submission_json
-from rules.base import Reference
+from auditor.core.errors import LoadError
+from auditor.facts import reference_of
+from auditor.load.loader import is_submission_json, load_submission
+from auditor.load.subjson import MAX_JSON_BYTES, parse_submission_json
+from auditor.core.contract import Reference
 
 
 @dataclass
@@ -79,14 +80,11 @@ def frontier_from_base(repo: Repo, base_sha: str, track: str, exclude: set[str],
     path = f"records/{track}/{name}"
     repo.export(base_sha, path, workdir)
     label = f"merged record {name} (base {base_sha[:7]})"
-    from auditor.commands._common import reference_from_folder
-
     try:
-        ref = reference_from_folder(str(workdir / path))
-        ref.label = label
-        ref.val_bpb = bpb  # the leaderboard figure, even where the logs disagree
-    except ToolError:
-        ref = Reference(label=label, val_bpb=bpb)
+        ref = reference_of(load_submission(str(workdir / path)), label) or Reference(label=label)
+    except LoadError:
+        ref = Reference(label=label)
+    ref.val_bpb = bpb  # the leaderboard figure, even where the logs disagree
     return Frontier(track, "base", ref, folder=path, base_sha=base_sha, candidates=len(scores),
                     merged_at=repo.added_time(base_sha, path))
 

@@ -7,6 +7,7 @@ review; 0 otherwise. A PR that changes no record folder passes (there is nothing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -15,17 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from auditor.audit import AuditResult, audit_folder, result_to_json, verdict_of
-from reports import escape
 from auditor.ci.discover import Discovery, FolderChange, discover
-from auditor.ci.frontier import Frontier, frontier_from_base
+from auditor.ci.frontier import Frontier, frontier_from_base, merged_after
 from auditor.ci.git import ExportReport, GitError, Repo
-from auditor.loader import LoadError
-from auditor.model import Evidence, Finding
-from rules.base import AuditOptions
-
-VERDICT_RANK = {"PASS": 0, "NEEDS_REVIEW": 1, "FAIL": 2}
-
+from auditor.core.errors import LoadError, ToolError
+from reports import escape
+from auditor.core.contract import AuditOptions, AuditResult
+from auditor.core.grades import Verdict, verdict_of, worst_verdict
+from auditor.core.model import Evidence, Finding, Issue
+from auditor.engine import audit_submission
+from auditor.load.loader import load_submission
+from reports.json_doc import result_to_json
+from rules.files import RULE as FILES
 
 @dataclass
 class FolderAudit:
@@ -33,6 +35,7 @@ class FolderAudit:
     result: AuditResult
     frontier: Frontier
     repro: str  # shell command that reproduces this folder's review on a checkout of head
+    frontier_after_pr: bool = False  # the frontier was merged after this PR was opened
 
     @property
     def verdict(self) -> str:
@@ -69,19 +72,19 @@ class CiRun:
     strict: bool = False
     fail_on: tuple[str, ...] = ()
     gauntlet: bool = False  # whether submission code ran in the sandbox
+    repo_findings: list[Finding] = field(default_factory=list)  # the FILES rule's judgement of discovery.issues
 
     @property
-    def repo_findings(self) -> list[Finding]:
-        return self.discovery.findings
+    def opened_at(self) -> str | None:
+        return self.pr.created_at or self.pr.first_commit_at
 
     @property
-    def repo_verdict(self) -> str:
+    def repo_verdict(self) -> Verdict:
         return verdict_of(self.repo_findings)
 
     @property
-    def verdict(self) -> str:
-        verdicts = [self.repo_verdict] + [f.verdict for f in self.folders]
-        return max(verdicts, key=VERDICT_RANK.__getitem__)
+    def verdict(self) -> Verdict:
+        return worst_verdict([self.repo_verdict] + [f.verdict for f in self.folders])
 
     def fail_on_hits(self) -> list[Finding]:
         rules = set(self.fail_on)
@@ -90,11 +93,11 @@ class CiRun:
 
     @property
     def exit_code(self) -> int:
-        if self.verdict == "FAIL" or self.fail_on_hits():
-            return 1
-        if self.strict and self.verdict == "NEEDS_REVIEW":
-            return 3
-        return 0
+        if self.fail_on_hits():
+            return Verdict.FAIL.exit_code
+        if self.verdict is Verdict.NEEDS_REVIEW and not self.strict:
+            return Verdict.PASS.exit_code  # review is advisory unless --strict
+        return self.verdict.exit_code
 
 
 def pr_from_github_event(env: dict[str, str]) -> PullRequest:
@@ -122,12 +125,12 @@ def _head_files(repo: Repo, head: str, folders: set[str]) -> dict[str, set[str]]
     return out
 
 
-def _export_findings(report: ExportReport, folder: str) -> list[Finding]:
-    """What the export left out, as FILES findings with folder-relative evidence like the loader's."""
+def _export_issues(report: ExportReport, folder: str) -> list[Issue]:
+    """What the export left out, as FILES issues with folder-relative evidence like the loader's."""
     out = []
     for path, why in report.skipped:
         rel = path[len(folder) + 1:] if path.startswith(folder + "/") else path
-        out.append(Finding("FILES", "warn", f"not audited: {why}", [Evidence(rel)]))
+        out.append(Issue("FILES", "warn", f"not audited: {why}", [Evidence(rel)]))
     return out
 
 
@@ -160,7 +163,8 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
         run = CiRun(base, base_sha, head, head_sha, pr, disc, [],
                     command=shlex.join(["auditor", "ci", "--base", base_sha[:12], "--head", head_sha[:12],
                                         *(flags or [])]),
-                    strict=strict, fail_on=tuple(fail_on), gauntlet=options.gauntlet)
+                    strict=strict, fail_on=tuple(fail_on), gauntlet=options.gauntlet,
+                    repo_findings=[FILES.judge(i) for i in disc.issues])
         exclude = {f.path for f in disc.folders}
         with tempfile.TemporaryDirectory(prefix="auditor-ci-") as tmp:
             tmpdir = Path(tmp)
@@ -168,18 +172,16 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
                 frontier = _frontier(run, repo, fc.track, exclude, tmpdir / "base", options, say)
                 say(f"auditing {fc.path}")
                 report = repo.export(head_sha, fc.path, tmpdir / "head")
-                opts = AuditOptions(reference=frontier.reference, gauntlet=options.gauntlet,
-                                    device=options.device, extra=dict(options.extra))
+                opts = dataclasses.replace(options, reference=frontier.reference)
                 try:
-                    result = audit_folder(str(tmpdir / "head" / fc.path), opts)
+                    sub = load_submission(str(tmpdir / "head" / fc.path))
                 except LoadError as exc:  # cannot happen for an exported folder, but never a traceback
                     raise GitError(f"{fc.path}: {exc}") from None
-                result.findings[:0] = _export_findings(report, fc.path)
-                result.verdict = verdict_of(result.findings)
-                run.folders.append(FolderAudit(fc, result, frontier, _repro(fc, frontier, options)))
+                sub.load_issues[:0] = _export_issues(report, fc.path)
+                result = audit_submission(sub, opts)
+                run.folders.append(FolderAudit(fc, result, frontier, _repro(fc, frontier, options),
+                                               merged_after(frontier.merged_at, run.opened_at)))
     except GitError as exc:
-        from auditor.cli import ToolError
-
         raise ToolError(str(exc)) from None
     return run
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 MAX_EXPORT_ENTRIES = 20_000
 # Blobs above this are exported as sparse files of the right size: the loader never reads files this
-# large (auditor.loader.MAX_TEXT_BYTES), but size checks must still see them.
+# large (auditor.load.loader.MAX_TEXT_BYTES), but size checks must still see them.
 SPARSE_ABOVE = 64 * 1024 * 1024
 
 

@@ -7,9 +7,11 @@ import json
 import math
 from pathlib import Path
 
-from auditor.cli import ToolError
-from auditor.loader import LoadError, load_submission
-from rules.base import AuditOptions, Reference
+from auditor.core.errors import ToolError
+from auditor.core.errors import LoadError
+from auditor.facts import reference_of
+from auditor.load.loader import load_submission
+from auditor.core.contract import AuditOptions, Reference
 
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
@@ -46,21 +48,10 @@ def reference_from_folder(path: str) -> Reference:
         ref = load_submission(path)
     except LoadError as exc:
         raise ToolError(f"--against {exc}") from None
-    seeds: dict[int | str, tuple[float, float]] = {}
-    for run in ref.runs:
-        score = run.score_phase
-        if score is None:
-            continue
-        key = run.seed.value if run.seed is not None else f"{run.path}#{run.index}"
-        seeds[key] = (score.val_bpb, score.val_loss)
-    bpbs = [v[0] for _, v in sorted(seeds.items(), key=lambda kv: str(kv[0]))]
-    losses = [v[1] for _, v in sorted(seeds.items(), key=lambda kv: str(kv[0]))]
-    val_bpb = ref.meta.val_bpb if ref.meta.val_bpb is not None else (sum(bpbs) / len(bpbs) if bpbs else None)
-    val_loss = ref.meta.val_loss if ref.meta.val_loss is not None else (sum(losses) / len(losses) if losses else None)
-    if val_bpb is None:
+    reference = reference_of(ref, f"folder {Path(path).name}")
+    if reference is None:
         raise ToolError(f"--against {path}: no val_bpb could be read from that folder")
-    return Reference(label=f"folder {Path(path).name}", val_bpb=val_bpb, val_loss=val_loss,
-                     seed_bpbs=bpbs, seed_losses=losses)
+    return reference
 
 
 def load_manifest(path: str) -> dict:
@@ -90,14 +81,14 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
             raise ToolError("--gauntlet-timeout must be between 1 and 86400 seconds")
         opts.gauntlet = True
         opts.device = getattr(args, "device", "cpu") or "cpu"
-        opts.extra["gauntlet_timeout"] = timeout
+        opts.gauntlet_timeout = timeout
     if getattr(args, "val_manifest", None):
-        opts.extra["val_manifest"] = load_manifest(args.val_manifest)
+        opts.val_manifest = load_manifest(args.val_manifest)
     return opts
 
 
 def audit(folder: str, args: argparse.Namespace):
-    from auditor.audit import audit_folder
+    from auditor.engine import audit_folder
 
     options = options_from_args(args)
     try:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from auditor.cli import ToolError
+from auditor.core.errors import ToolError
 from auditor.commands._common import add_audit_options, options_from_args, write_output
 
 
@@ -60,11 +60,12 @@ def _write(path: str | None, text: str, flag: str) -> None:
 
 
 def run(args) -> int:
-    from auditor.ci.comment import render_comment
     from auditor.ci.gate import run_ci, run_to_json
-    from auditor.ci.outputs import annotation_units, sarif_for_run
+    from reports.ci_outputs import annotation_units, sarif_for_run
+    from reports.comment import render_comment
     from reports.github import append_step_summary, workflow_commands
-    from reports.render import _finite, to_json_text
+    from reports.render import finite, to_json_text
+    from rules import all_rules
 
     fail_on = _fail_on(args.fail_on)
     options = options_from_args(args)
@@ -73,11 +74,11 @@ def run(args) -> int:
                 flags=_flags(args), progress=say)
 
     comment = render_comment(ci)
-    doc = to_json_text(_finite(run_to_json(ci)))
+    doc = to_json_text(finite(run_to_json(ci)))
     _write(args.comment_out, comment, "--comment-out")
     _write(args.json_out, doc, "--json-out")
     if args.sarif_out:
-        _write(args.sarif_out, to_json_text(sarif_for_run(ci)), "--sarif-out")
+        _write(args.sarif_out, to_json_text(sarif_for_run(ci, all_rules())), "--sarif-out")
     write_output(doc if args.format == "json" else comment, args.out)
 
     if os.environ.get("GITHUB_ACTIONS") == "true":

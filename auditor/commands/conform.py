@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from auditor.cli import ToolError
+from auditor.core.errors import ToolError
 
 _HELP = """\
 TARGET is FILE.py:NAME or catalog:NAME. NAME is a predictor class or factory (vocab_size ->

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from auditor.commands._common import add_audit_options, audit, write_output
-from auditor.commands.run import EXIT_BY_VERDICT
 
 
 def add_parser(sub) -> None:
@@ -20,4 +19,4 @@ def run(args) -> int:
 
     result = audit(args.folder, args)
     write_output(render_markdown(result), args.out)
-    return EXIT_BY_VERDICT[result.verdict]
+    return result.verdict.exit_code

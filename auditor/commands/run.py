@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from auditor.commands._common import add_audit_options, audit, write_output
 
-EXIT_BY_VERDICT = {"PASS": 0, "FAIL": 1, "NEEDS_REVIEW": 3}
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="audit a record folder (static unless --gauntlet runs its script in the sandbox)",
@@ -23,4 +21,4 @@ def run(args) -> int:
 
     result = audit(args.folder, args)
     write_output(render(result, args.format), args.out)
-    return EXIT_BY_VERDICT[result.verdict]
+    return result.verdict.exit_code

@@ -26,15 +26,15 @@ import math
 import re
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from auditor.model import Evidence, Finding, Submission
+from auditor.core.model import Submission
+from auditor.core.observations import STAGE_STATUSES as STATUSES
+from auditor.core.observations import GauntletObservation, NetworkAttempt, Stage
 from auditor.sandbox.sandbox import Limits, Sandbox, SandboxRun, isolation_mode
 from auditor.sandbox.synth import SynthData, expected_vocab, make_data
 
 ALPHA = 1e-6  # false-alarm probability of the e-value test (per submission)
-STATUSES = ("pass", "fail", "needs_gpu", "skipped")
 CHILD_STAGES = ("import", "hyperparameters", "model", "forward", "train_steps")
 _FINAL_RE = re.compile(r"val_loss[:=]\s*(-?[0-9]+(?:\.([0-9]+))?)")
 
@@ -48,47 +48,6 @@ SHRINK_ENV = {
     "TTT_CHUNK_TOKENS": "8192", "TTT_BATCH_SEQS": "4", "BIGRAM_VOCAB_SIZE": "256", "NGRAM_BUCKETS": "4096",
     "NGRAM_TABLE_SIZE": "4096", "NGRAM_HASH_SIZE": "4096", "RUN_ID": "gauntlet", "SEED": "1337",
 }
-
-
-@dataclass
-class Stage:
-    name: str
-    status: str
-    seconds: float = 0.0
-    detail: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 1),
-                "detail": self.detail, "data": self.data}
-
-
-@dataclass
-class GauntletResult:
-    stages: list[Stage]
-    findings: list[Finding]
-    evalue: dict[str, Any] | None
-    control: dict[str, Any] | None
-    isolation: dict[str, str]
-    device: str
-    env: dict[str, str]
-    vocab_size: int | None
-    notes: list[str] = field(default_factory=list)
-
-    def stage(self, name: str) -> Stage | None:
-        return next((s for s in self.stages if s.name == name), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "isolation": self.isolation,
-            "vocab_size": self.vocab_size,
-            "env": self.env,
-            "stages": [s.to_json() for s in self.stages],
-            "evalue": self.evalue,
-            "control": self.control,
-            "notes": self.notes,
-        }
 
 
 # ---------------------------------------------------------------------------------- the e-value test
@@ -198,7 +157,7 @@ def _phases_reached(run: SandboxRun) -> list[str]:
 
 
 def _parse_output(run: SandboxRun):
-    from auditor.logparse import parse_log
+    from auditor.load.logparse import parse_log
 
     runs = []
     try:
@@ -252,8 +211,9 @@ def _with_phases(run: SandboxRun, kind: str) -> list[dict]:
     return [dict(e, phase=p) for e, p in zip(run.events, final_phases(run.events)) if e.get("event") == kind]
 
 
-def _network_findings(run: SandboxRun) -> list[Finding]:
-    out = []
+def _network_attempts(run: SandboxRun) -> list[NetworkAttempt]:
+    """Each distinct attempt once: a urllib request later stopped at the socket level is one attempt."""
+    out: list[NetworkAttempt] = []
     seen = set()
     events = _with_phases(run, "network")
     urls = [str(e.get("target")) for e in events if e.get("call") == "urllib.Request"]
@@ -265,47 +225,32 @@ def _network_findings(run: SandboxRun) -> list[Finding]:
         if key in seen:
             continue
         seen.add(key)
-        phase = str(e.get("phase"))
-        sev = "fail" if phase == "eval" else "warn"
-        out.append(Finding("NO_NETWORK", sev,
-                           f"the sandboxed run attempted a network call ({e.get('call')} to {str(e.get('target'))[:120]}) "
-                           f"during the {phase} phase; it was {'blocked' if e.get('blocked') else 'recorded'}",
-                           [Evidence("(gauntlet run)", None, f"{e.get('call')} {str(e.get('target'))[:150]}")],
-                           "high", {"call": e.get("call"), "target": e.get("target"), "phase": phase,
-                                    "blocked": bool(e.get("blocked")), "urls": urls[:5], "dynamic": True}))
+        out.append(NetworkAttempt(str(e.get("call")), str(e.get("target")), str(e.get("phase")),
+                                  bool(e.get("blocked")), urls[:5]))
         if len(out) >= 20:
             break
     return out
 
 
-def _train_data_findings(run: SandboxRun) -> list[Finding]:
+def _train_shards_at_eval(run: SandboxRun) -> list[str]:
     opens = _with_phases(run, "open")
-    hits = [e for e in opens if e.get("kind") == "train_shard" and e.get("phase") == "eval"]
-    if not hits:
-        return []
-    paths = sorted({str(e.get("path")) for e in hits})
-    return [Finding("NO_TRAIN_DATA_AT_EVAL", "fail",
-                    f"the sandboxed run opened {len(paths)} training shard(s) after reading back its serialized "
-                    f"model, i.e. during evaluation: {', '.join(p.rsplit('/', 1)[-1] for p in paths[:5])}",
-                    [Evidence("(gauntlet run)", None, p) for p in paths[:5]], "high",
-                    {"paths": paths[:20], "phase": "eval", "dynamic": True})]
+    return sorted({str(e.get("path")) for e in opens if e.get("kind") == "train_shard" and e.get("phase") == "eval"})
 
 
-def _evalue_finding(result: GauntletResult, run: SandboxRun | None, data: SynthData | None,
-                    main_stage: Stage | None) -> Finding:
-    rid = "EVALUE_RANDOM_STREAM"
+def _evalue_numbers(obs: GauntletObservation, run: SandboxRun | None, data: SynthData | None,
+                    main_stage: Stage | None) -> None:
+    """Fill obs.evalue with the test on every final line the run printed, or obs.incomplete with why not."""
     parsed = _parse_output(run) if run is not None else None
     finals = [p for p in (parsed.phases if parsed else []) if p.is_final]
     if data is None or run is None or not finals:
-        needs_gpu = any(s.status == "needs_gpu" for s in result.stages)
         why = ("the script needs a GPU for part of its run (see the stage table); rerun with --device cuda"
-               if needs_gpu else
+               if obs.needs_gpu else
                "the run stopped by the sandbox: " + (run.limit_hit or "") if run is not None and run.limit_hit else
                "the run printed no final val_loss line the log parser recognises")
-        sev = "info" if needs_gpu else "warn"
-        if main_stage is not None and main_stage.detail and not needs_gpu and main_stage.detail not in why:
+        if main_stage is not None and main_stage.detail and not obs.needs_gpu and main_stage.detail not in why:
             why += f" ({main_stage.detail[:200]})"
-        return Finding(rid, sev, f"random-stream test not completed: {why}", [], "high", {"completed": False})
+        obs.incomplete = why
+        return
     n_targets = data.val_tokens - 1
     note = "scored targets = synthetic stream length - 1"
     if parsed.val_tokens is not None and 0 < int(parsed.val_tokens.value) <= n_targets:
@@ -318,26 +263,22 @@ def _evalue_finding(result: GauntletResult, run: SandboxRun | None, data: SynthD
         t.update(label=p.label, val_bpb=p.val_bpb, line=p.line)
         tests.append(t)
     worst = max(tests, key=lambda t: t["advantage_nats"])
-    result.evalue = {"tests": tests, "worst": worst, "n_note": note}
-    ev = [Evidence("(gauntlet run stdout)", worst["line"], f"{worst['label']} val_loss:{worst['val_loss']}")]
-    summary = (f"{worst['label']}: val_loss {worst['val_loss']:.6g} on N={worst['n_targets']:,} targets of i.i.d. "
-               f"uniform tokens (V'={worst['v_prime']:,}, ln V'={worst['ln_v_prime']:.4f}); advantage "
-               f"{worst['advantage_nats']:.1f} nats vs bound {worst['bound_nats']:.1f}")
-    data_out = {k: worst[k] for k in ("label", "val_loss", "n_targets", "n_random", "v_prime", "advantage_nats",
-                                      "advantage_per_token", "bound_nats", "p_value", "log10_p_value", "k_tests")}
-    data_out["completed"] = True
-    if worst["passed"]:
-        return Finding(rid, "pass", f"no causal-normalized violation detectable: {summary}", ev, "high", data_out)
-    return Finding(rid, "fail",
-                   f"the evaluation beats the uniform distribution on random tokens by more than any causal, "
-                   f"normalized, single-pass predictor can (p <= 10^{worst['log10_p_value']:.1f}): {summary}. "
-                   f"It leaks the target, is not normalized, adapts on tokens before scoring them, or rescores "
-                   f"(C1-C4)", ev, "high", data_out)
+    obs.evalue = {"tests": tests, "worst": worst, "n_note": note}
+
+
+def _evalue_stage(obs: GauntletObservation) -> Stage:
+    if obs.evalue is None:
+        return Stage("e-value test", "skipped", detail=f"random-stream test not completed: {obs.incomplete}"[:300])
+    w = obs.evalue["worst"]
+    detail = (f"{w['label']}: val_loss {w['val_loss']:.6g} on N={w['n_targets']:,} targets; advantage "
+              f"{w['advantage_nats']:.1f} nats vs bound {w['bound_nats']:.1f}")
+    return Stage("e-value test", "pass" if w["passed"] else "fail", detail=detail,
+                 data={k: w[k] for k in ("label", "val_loss", "n_targets", "advantage_nats", "bound_nats", "passed")})
 
 
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
                  control: bool = True, progress: Callable[[str], None] | None = None,
-                 sandbox_prefix: str = "auditor-gauntlet-") -> GauntletResult:
+                 sandbox_prefix: str = "auditor-gauntlet-") -> GauntletObservation:
     """Everything the issue's stage table needs, for one submission. Never raises for bad submissions."""
     say = progress or (lambda msg: print(f"gauntlet: {msg}", file=sys.stderr))
     limits = limits or Limits()
@@ -349,9 +290,9 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         limits.memory_bytes = resource.RLIM_INFINITY
     stages: list[Stage] = [_decode_stage(sub)]
     entry = sub.entry_point
-    result = GauntletResult(stages, [], None, None, {"mode": isolation_mode()}, device, {}, None)
+    result = GauntletObservation(stages, {"mode": isolation_mode()}, device)
     if entry is None:
-        result.findings.append(_evalue_finding(result, None, None, None))
+        _evalue_numbers(result, None, None, None)
         return result
     vocab, vocab_note = expected_vocab(entry.text)
     result.vocab_size = vocab
@@ -365,7 +306,7 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
                                 {"vocab_size": vocab, "val_targets": data.val_tokens - 1, "v_prime": data.v_prime}))
         except (ValueError, OSError, RuntimeError) as exc:
             stages.append(Stage("synthetic data", "fail", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"))
-            result.findings.append(_evalue_finding(result, None, None, None))
+            _evalue_numbers(result, None, None, None)
             return result
         box.copy_submission(sub.root, sub.files)
         py_dir = box.install_shims()
@@ -395,12 +336,10 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
             stages.append(Stage("log parsing", "pass", detail=f"{len(parsed.phases)} metric line(s); score: "
                                 f"{score.label} val_loss {score.val_loss} val_bpb {score.val_bpb}" if score else "",
                                 data={"family": parsed.family, "phases": [p.to_json() for p in parsed.phases]}))
-        result.findings.extend(_network_findings(run))
-        result.findings.extend(_train_data_findings(run))
-        ev = _evalue_finding(result, run, data, main)
-        result.findings.append(ev)
-        stages.append(Stage("e-value test", {"pass": "pass", "fail": "fail"}.get(ev.severity, "skipped"),
-                            detail=ev.message[:300], data=ev.data))
+        result.network = _network_attempts(run)
+        result.train_shards_at_eval = _train_shards_at_eval(run)
+        _evalue_numbers(result, run, data, main)
+        stages.append(_evalue_stage(result))
         late = sorted({str(e.get("path")).rsplit("/", 1)[-1] for e in _with_phases(run, "open")
                        if e.get("kind") == "train_shard" and e.get("phase") == "serialize"})
         if late:
@@ -448,7 +387,7 @@ def _phase_times(run: SandboxRun) -> dict[str, float]:
     return out
 
 
-def _scrub_paths(result: GauntletResult, root: str) -> None:
+def _scrub_paths(result: GauntletObservation, root: str) -> None:
     """The sandbox's temporary path changes every run; reports show `$SANDBOX` so that they differ
     only where the run itself did."""
     import json as _json
@@ -457,8 +396,10 @@ def _scrub_paths(result: GauntletResult, root: str) -> None:
         st.detail = st.detail.replace(root, "$SANDBOX")
         st.data = _json.loads(_json.dumps(st.data, default=str).replace(root, "$SANDBOX"))
     result.notes = [n.replace(root, "$SANDBOX") for n in result.notes]
-    for f in result.findings:
-        f.message = f.message.replace(root, "$SANDBOX")
+    if result.incomplete:
+        result.incomplete = result.incomplete.replace(root, "$SANDBOX")
+    for a in result.network:
+        a.target = a.target.replace(root, "$SANDBOX")
 
 
 def _main_stages(run: SandboxRun, main: Stage | None, code_bytes: int) -> list[Stage]:
@@ -497,34 +438,3 @@ def _main_stages(run: SandboxRun, main: Stage | None, code_bytes: int) -> list[S
                    "no model file was written" if name == "serialize" else "the serialized model was never read back")
             out.append(Stage(name, "skipped", 0.0, why))
     return out
-
-
-# ---------------------------------------------------------------------------------- rendering
-
-_ICON = {"pass": "pass", "fail": "FAIL", "needs_gpu": "needs GPU", "skipped": "skipped"}
-
-
-def render_markdown(result: GauntletResult) -> str:
-    from reports.escape import code, md
-
-    lines = ["### Gauntlet (sandboxed run on synthetic data)", "",
-             f"Device: {md(result.device)}; isolation: {md(', '.join(f'{k}: {v}' for k, v in sorted(result.isolation.items())))}; "
-             f"vocabulary: {result.vocab_size}.", "",
-             "| Stage | Result | Seconds | Detail |", "|---|---|---:|---|"]
-    for s in result.stages:
-        lines.append(f"| {md(s.name)} | {_ICON.get(s.status, md(s.status))} | {s.seconds:.1f} | {md(s.detail, 400)} |")
-    if result.evalue:
-        w = result.evalue["worst"]
-        lines += ["", f"Random-stream e-value test: {code(w['label'])} val_loss {w['val_loss']:.8g}, "
-                      f"N = {w['n_targets']:,} targets ({w['n_random']:,} random), V' = {w['v_prime']:,}, "
-                      f"advantage {w['advantage_nats']:.2f} nats (bound {w['bound_nats']:.2f} at α = {w['alpha']:g}, "
-                      f"{w['k_tests']} line(s) tested), p ≤ 10^{w['log10_p_value']:.1f}: "
-                      f"**{'pass' if w['passed'] else 'FAIL'}**."]
-    if result.control:
-        c = result.control
-        lines += ["", f"Control (reference model + reference evaluator on the same stream): val_loss "
-                      f"{c['val_loss']:.6f}, advantage {c['advantage_nats']:.2f} nats, bound {c['bound_nats']:.2f}: "
-                      f"**{'pass' if c['passed'] else 'FAIL'}**."]
-    for n in result.notes:
-        lines.append(f"- {md(n, 400)}")
-    return "\n".join(lines) + "\n"

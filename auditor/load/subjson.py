@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from auditor.model import Evidence, Finding, SubmissionMeta
+from auditor.core.model import Evidence, Issue, SubmissionMeta
 
 RULE_ID = "SUBMISSION_JSON"
 MAX_JSON_BYTES = 4 * 1024 * 1024
@@ -26,7 +26,7 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(resources.files("auditor").joinpath("submission.schema.json").read_text("utf-8"))
+    schema = json.loads(resources.files("auditor.load").joinpath("submission.schema.json").read_text("utf-8"))
     return jsonschema.Draft202012Validator(schema)
 
 
@@ -104,7 +104,7 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
             if repeats[group] > MAX_SAME_ISSUES:
                 return
         line = meta.line_of.get(key) if key else None
-        meta.issues.append(Finding(RULE_ID, severity, message, [Evidence(path, line, "")], "high", extra))
+        meta.issues.append(Issue(RULE_ID, severity, message, [Evidence(path, line, "")], "high", extra))
 
     if len(data) > MAX_JSON_BYTES:
         meta.parse_error = f"{len(data):,} bytes; larger than the {MAX_JSON_BYTES:,}-byte limit for a metadata file"

@@ -8,11 +8,12 @@ for exactly this: dormant code is worth knowing about, never a reason to fail a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
+from auditor.analysis import get_analysis
 from auditor.analysis.program import CodeAnalysis, Reach
-from auditor.model import Evidence, Finding
-from rules.base import Rule
+from auditor.core.model import Evidence, Finding
+from auditor.core.contract import Rule
 
 
 def no_code(rule: Rule, ca: CodeAnalysis) -> list[Finding] | None:
@@ -53,3 +54,23 @@ def passed(rule: Rule, ca: CodeAnalysis, what: str, extra: str = "") -> Finding:
 
 def blocking(findings: list[Finding]) -> bool:
     return any(f.severity in ("fail", "warn") for f in findings)
+
+
+Search = Callable[[CodeAnalysis], "tuple[list[Finding], str]"]
+
+
+def check_code(ctx, rule: Rule, search: Search, looked_for: str) -> list[Finding]:
+    """The prologue and tail every code rule shares.
+
+    The analysis is computed once per audit; with no readable code the rule says so; otherwise the
+    rule's own `search` runs and, when nothing it found blocks (fail or warn), a pass names what was
+    looked for, where, and the rule's note (e.g. the score-first order it verified).
+    """
+    ca = get_analysis(ctx)
+    early = no_code(rule, ca)
+    if early is not None:
+        return early
+    out, note = search(ca)
+    if not blocking(out):
+        out.append(passed(rule, ca, looked_for, note))
+    return out

@@ -11,9 +11,10 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-from auditor.decode import DecodeError, decode_stub
-from auditor.model import CodeFile, Evidence, Finding, Submission
-from auditor.subjson import parse_submission_json
+from auditor.load.decode import DecodeError, decode_stub
+from auditor.core.errors import LoadError
+from auditor.core.model import CodeFile, Evidence, Issue, Submission
+from auditor.load.subjson import parse_submission_json
 
 MAX_FILES = 5_000
 MAX_DEPTH = 8
@@ -23,12 +24,8 @@ SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules
 CODE_SUFFIXES = {".py": "python", ".c": "c", ".cc": "c", ".cpp": "c", ".cu": "c", ".cuh": "c", ".h": "c", ".hpp": "c"}
 
 
-class LoadError(Exception):
-    """The path cannot be audited at all (missing, not a folder, unreadable)."""
-
-
-def _finding(severity: str, message: str, path: str | None = None, text: str = "") -> Finding:
-    return Finding("FILES", severity, message, [Evidence(path, None, text)] if path else [])
+def _finding(severity: str, message: str, path: str | None = None, text: str = "") -> Issue:
+    return Issue("FILES", severity, message, [Evidence(path, None, text)] if path else [])
 
 
 def _safe_name(rel: str) -> str:
@@ -37,14 +34,14 @@ def _safe_name(rel: str) -> str:
 
 
 def scan(root: Path, real_names: dict[str, str] | None = None
-         ) -> tuple[list[str], dict[str, os.stat_result], list[Finding]]:
+         ) -> tuple[list[str], dict[str, os.stat_result], list[Issue]]:
     """List regular files under root (relative POSIX paths, sorted) without following links.
 
     Names are reported printable (_safe_name); `real_names`, when given, receives safe name -> the
     name on disk, so a file whose name holds a newline or non-UTF-8 bytes is still read."""
     files: list[str] = []
     stats: dict[str, os.stat_result] = {}
-    findings: list[Finding] = []
+    findings: list[Issue] = []
     stack = [(root, 0)]
     while stack:
         d, depth = stack.pop()
@@ -104,7 +101,7 @@ def scan(root: Path, real_names: dict[str, str] | None = None
     return sorted(files), stats, findings
 
 
-def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Finding],
+def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Issue],
           real: str | None = None) -> bytes | None:
     if st.st_nlink > 1:
         findings.append(_finding("warn", f"file has {st.st_nlink} hard links (may alias a file outside the "
@@ -138,7 +135,7 @@ def is_submission_json(rel: str) -> bool:
 
 
 def load_submission(path: str | os.PathLike) -> Submission:
-    from auditor.logparse import is_log_name, parse_log
+    from auditor.load.logparse import is_log_name, parse_log
 
     root = Path(path)
     try:
@@ -159,7 +156,7 @@ def load_submission(path: str | os.PathLike) -> Submission:
         findings.append(_finding("warn", "folder name has unprintable characters (control, bidi or non-UTF-8 "
                                           "bytes), shown as \ufffd"))
     track = root.parent.name if root.parent.name.startswith("track_") else None
-    sub = Submission(root=root, name=_safe_name(root.name), track=track, files=files, load_findings=findings)
+    sub = Submission(root=root, name=_safe_name(root.name), track=track, files=files, load_issues=findings)
 
     texts: dict[str, str] = {}
     for rel in files:

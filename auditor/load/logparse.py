@@ -83,7 +83,7 @@ import re
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 
-from auditor.model import EvalPhase, Evidence, Figure, RunEvidence
+from auditor.core.model import EvalPhase, Evidence, Figure, RunEvidence
 
 MAX_LINE = 4096  # longer lines are never matched
 MAX_TEXT = 200  # evidence text is truncated to this many characters

@@ -12,13 +12,9 @@ import re
 from typing import Any
 
 from auditor import __version__
-from auditor.ci.frontier import merged_after
-from auditor.ci.gate import CiRun, FolderAudit
-from reports.render import VERDICT_ICON, _env, review_context
+from reports.render import environment, review_context
 
 MARKER = "<!-- parameter-golf-auditor:ci -->"
-VERDICT_EMOJI = {"PASS": "✅", "FAIL": "❌", "NEEDS_REVIEW": "⚠️"}
-VERDICT_WORDS = {"PASS": "PASS", "FAIL": "FAIL", "NEEDS_REVIEW": "NEEDS REVIEW"}
 
 
 def citation_label(url: str) -> str:
@@ -39,7 +35,8 @@ def _link_ok(url: str) -> bool:
     return url.startswith("https://") and not re.search(r"[\s()<>\[\]]", url)
 
 
-def folder_context(fa: FolderAudit, opened_at: str | None = None) -> dict[str, Any]:
+def folder_context(fa) -> dict[str, Any]:
+    """`fa`: an auditor.ci.gate.FolderAudit."""
     ctx = review_context(fa.result)
     rules = {r.id: r for r in fa.result.rules}
     cites = {rid: [(citation_label(u), u) for u in r.citations if _link_ok(u)] for rid, r in rules.items()}
@@ -48,8 +45,8 @@ def folder_context(fa: FolderAudit, opened_at: str | None = None) -> dict[str, A
     ctx.update({
         "path": fa.change.path,
         "status": fa.change.status,
-        "emoji": VERDICT_EMOJI[fa.verdict],
-        "verdict_words": VERDICT_WORDS[fa.verdict],
+        "emoji": fa.verdict.row.emoji,
+        "verdict_words": fa.verdict.row.words,
         "citations": cites,
         "repro": fa.repro,
         "frontier": {
@@ -61,22 +58,23 @@ def folder_context(fa: FolderAudit, opened_at: str | None = None) -> dict[str, A
             "seeds": 0 if ref is None else len(ref.seed_bpbs),
             "candidates": front.candidates,
             "merged_at": front.merged_at,
-            "merged_after_pr": merged_after(front.merged_at, opened_at),
+            "merged_after_pr": fa.frontier_after_pr,
         },
     })
     return ctx
 
 
-def comment_context(run: CiRun) -> dict[str, Any]:
-    opened = run.pr.created_at or run.pr.first_commit_at
-    folders = [folder_context(fa, opened) for fa in run.folders]
+def comment_context(run) -> dict[str, Any]:
+    """`run`: an auditor.ci.gate.CiRun."""
+    opened = run.opened_at
+    folders = [folder_context(fa) for fa in run.folders]
     repo = run.repo_findings
     return {
         "marker": MARKER,
         "verdict": run.verdict,
-        "emoji": VERDICT_EMOJI[run.verdict],
-        "verdict_words": VERDICT_WORDS[run.verdict],
-        "verdict_icon": VERDICT_ICON[run.verdict],
+        "emoji": run.verdict.row.emoji,
+        "verdict_words": run.verdict.row.words,
+        "verdict_icon": run.verdict.row.icon,
         "exit_code": run.exit_code,
         "strict": run.strict,
         "gauntlet": run.gauntlet,
@@ -96,6 +94,6 @@ def comment_context(run: CiRun) -> dict[str, Any]:
     }
 
 
-def render_comment(run: CiRun) -> str:
-    text = _env().get_template("comment.md.j2").render(**comment_context(run))
+def render_comment(run) -> str:
+    text = environment().get_template("comment.md.j2").render(**comment_context(run))
     return re.sub(r"\n{3,}", "\n\n", text)

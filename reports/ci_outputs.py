@@ -1,15 +1,17 @@
-"""A CI run seen as the (prefix, findings) units the SARIF and annotation writers take."""
+"""A CI run seen as the (prefix, findings) units the SARIF and annotation writers take.
+
+Duck-typed on auditor.ci.gate.CiRun: reports sit below the CI layer and never import it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from auditor import __version__
-from auditor.ci.gate import CiRun
 from reports.sarif import SarifUnit, sarif_log
 
 
-def annotation_units(run: CiRun) -> list[tuple[str, list]]:
+def annotation_units(run) -> list[tuple[str, list]]:
     return [("", run.repo_findings)] + [(fa.change.path, fa.result.findings) for fa in run.folders]
 
 
@@ -22,9 +24,8 @@ def _anchor(fa) -> str:
     return fa.change.path
 
 
-def sarif_for_run(run: CiRun) -> dict[str, Any]:
-    from rules import all_rules
-
+def sarif_for_run(run, rules: list) -> dict[str, Any]:
+    """`run`: an auditor.ci.gate.CiRun; `rules`: the registry, for the rule descriptors."""
     units = [SarifUnit("", run.repo_findings, anchor=None, properties={"verdict": run.repo_verdict})]
     for fa in run.folders:
         units.append(SarifUnit(fa.change.path, fa.result.findings, anchor=_anchor(fa),
@@ -36,4 +37,4 @@ def sarif_for_run(run: CiRun) -> dict[str, Any]:
         "pullRequest": run.pr.to_json(),
         "frontiers": {fa.change.path: fa.frontier.to_json() for fa in run.folders},
     }
-    return sarif_log(units, all_rules(), tool_version=__version__, run_properties=props)
+    return sarif_log(units, rules, tool_version=__version__, run_properties=props)

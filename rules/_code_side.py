@@ -12,9 +12,10 @@ import re
 from auditor.analysis import get_analysis
 from auditor.analysis.envdefaults import UNKNOWN
 from auditor.analysis.program import CodeAnalysis, Reach
-from auditor.analysis.report import graded
-from auditor.model import Finding
-from rules.base import README_RULES, Rule, pr
+from rules._code import graded
+from auditor.core.model import Finding
+from auditor.core.contract import Rule
+from rules._cite import README_RULES, pr
 
 _CAP = re.compile(r"(subset|limit|cap\b|_cap|cap_|max_?(val_?|eval_?)?tok|num_?(val_?|eval_?)tok|fraction|frac\b|"
                   r"debug|quick|smoke|truncat|first_?n|n_?eval_?tok|eval_?tokens)", re.I)
@@ -64,7 +65,7 @@ def full_val_findings(ctx) -> list[Finding]:
     seen = set()
     for ev in ca.of("val_slice"):
         for bound in ("upper", "lower"):
-            node = ev.data.get(bound)
+            node = getattr(ev.data, bound)
             if node is None:
                 continue
             cap = _cap_source(ca, node, frozenset(l for l in ev.labels))
@@ -73,7 +74,7 @@ def full_val_findings(ctx) -> list[Finding]:
             seen.add((ev.path, ev.line))
             desc, value = cap
             reach = ca.reach(ev)
-            msg = (f"{ca.where(ev.func)} slices the validation tokens `{ev.data.get('base')}` with a cap ({desc}); a "
+            msg = (f"{ca.where(ev.func)} slices the validation tokens `{ev.data.base}` with a cap ({desc}); a "
                    f"score over a subset is not the full-validation score the README requires (#1858, #1854 "
                    f"PPM subsets)")
             if reach.state == "live" and _off(value):
@@ -102,7 +103,7 @@ def _helper_refs(ca: CodeAnalysis) -> dict[str, list[tuple[Reach, object]]]:
         by_base.setdefault(p.rsplit("/", 1)[-1], []).append(p)
     refs: dict[str, list[tuple[Reach, object]]] = {}
     for ev in ca.of("import"):
-        target = ev.data.get("module")
+        target = ev.data.module
         if target and target not in counted:
             refs.setdefault(target, []).append((ca.reach(ev), ev))
     for name, ev in ca.file_refs:

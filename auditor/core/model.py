@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SEVERITIES = ("fail", "warn", "info", "pass")
-CONFIDENCES = ("high", "medium")
-VERDICTS = ("PASS", "FAIL", "NEEDS_REVIEW")
+from auditor.core.grades import Confidence, Severity
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,8 @@ class Finding:
     data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"bad severity {self.severity!r}")
-        if self.confidence not in CONFIDENCES:
-            raise ValueError(f"bad confidence {self.confidence!r}")
+        self.severity = Severity(self.severity)  # ValueError on anything else
+        self.confidence = Confidence(self.confidence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +54,22 @@ class Finding:
             "evidence": [e.to_json() for e in self.evidence],
             "data": self.data,
         }
+
+
+@dataclass
+class Issue:
+    """Something met while reading the folder (or the pull request) that a rule will judge.
+
+    Loading, the CI gate and the sandbox never decide; they record what they saw here and the rule
+    module named by `rule` turns each issue into a finding (rules/files.py, rules/submission_json.py).
+    """
+
+    rule: str
+    severity: str
+    message: str
+    evidence: list[Evidence] = field(default_factory=list)
+    confidence: str = "high"
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -217,7 +229,7 @@ class SubmissionMeta:
     bytes_code: int | None = None
     seeds: list[int] = field(default_factory=list)
     seed_results: dict[int, dict[str, Any]] = field(default_factory=dict)
-    issues: list[Finding] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
     parse_error: str | None = None
     line_of: dict[str, int] = field(default_factory=dict)  # top-level key -> line in the file
 
@@ -238,7 +250,7 @@ class Submission:
     runs: list[RunEvidence] = field(default_factory=list)
     code: list[CodeFile] = field(default_factory=list)
     requirements: str | None = None
-    load_findings: list[Finding] = field(default_factory=list)  # problems met while reading
+    load_issues: list[Issue] = field(default_factory=list)  # problems met while reading (rule FILES)
 
     def code_file(self, path: str) -> CodeFile | None:
         for c in self.code:

@@ -1,0 +1,72 @@
+"""What the dynamic probes saw: plain data the sandbox records and the rules judge.
+
+The sandbox never decides whether a submission breaks a rule. It records stages, the audit hook's
+events (network attempts, files opened, by phase), the final lines the run printed and the numbers of
+the random-stream e-value test; rules/evalue_random_stream.py, rules/no_network.py and
+rules/no_train_data_at_eval.py turn them into findings, and reports/ render the stage table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGE_STATUSES = ("pass", "fail", "needs_gpu", "skipped")
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str  # one of STAGE_STATUSES
+    seconds: float = 0.0
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "seconds": round(self.seconds, 1),
+                "detail": self.detail, "data": self.data}
+
+
+@dataclass
+class NetworkAttempt:
+    call: str
+    target: str
+    phase: str  # setup | probe | train | serialize | eval
+    blocked: bool
+    urls: list[str] = field(default_factory=list)  # urllib targets seen in the same run (context)
+
+
+@dataclass
+class GauntletObservation:
+    """One sandboxed run of the submission's own script on synthetic data (see auditor/sandbox/gauntlet.py)."""
+
+    stages: list[Stage]
+    isolation: dict[str, str]
+    device: str
+    env: dict[str, str] = field(default_factory=dict)
+    vocab_size: int | None = None
+    evalue: dict[str, Any] | None = None  # {"tests": [...], "worst": {...}, "n_note": str}
+    control: dict[str, Any] | None = None
+    network: list[NetworkAttempt] = field(default_factory=list)
+    train_shards_at_eval: list[str] = field(default_factory=list)  # paths opened after the model read-back
+    incomplete: str | None = None  # why the e-value test could not be completed, when it could not
+    notes: list[str] = field(default_factory=list)
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def needs_gpu(self) -> list[str]:
+        return [s.name for s in self.stages if s.status == "needs_gpu"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "isolation": self.isolation,
+            "vocab_size": self.vocab_size,
+            "env": self.env,
+            "stages": [s.to_json() for s in self.stages],
+            "evalue": self.evalue,
+            "control": self.control,
+            "notes": self.notes,
+        }

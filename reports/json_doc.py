@@ -1,0 +1,56 @@
+"""The stable JSON document of one audit (`auditor run --format json`, and each folder of `auditor ci`).
+
+Later features add keys; they never rename or remove one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from auditor import __version__
+
+
+def result_to_json(result) -> dict[str, Any]:
+    sub = result.submission
+    meta = sub.meta
+    ref = result.options.reference
+    gauntlet = result.observations.get("gauntlet")
+    return {
+        "verdict": result.verdict,
+        "submission": {
+            "name": sub.name,
+            "track": sub.track,
+            "files": sub.files,
+            "readme": sub.readme_path,
+            "submission_json": meta.path,
+            "claims": {
+                "name": meta.name,
+                "author": meta.author,
+                "github_id": meta.github_id,
+                "date": meta.date,
+                "track": meta.track,
+                "val_bpb": meta.val_bpb,
+                "val_bpb_source": meta.val_bpb_source,
+                "val_loss": meta.val_loss,
+                "bytes_total": meta.bytes_total,
+                "bytes_code": meta.bytes_code,
+                "seeds": meta.seeds,
+            },
+            "logs": sub.logs,
+            "code": [
+                {"path": c.path, "shipped_bytes": c.shipped_bytes, "stub": c.stub, "stub_target": c.stub_target,
+                 "decoded_bytes": None if c.text is None else len(c.text.encode("utf-8", "replace")),
+                 "decode_error": c.decode_error}
+                for c in sub.code
+            ],
+        },
+        "reference": None if ref is None else {
+            "label": ref.label, "val_bpb": ref.val_bpb, "val_loss": ref.val_loss,
+            "seed_bpbs": ref.seed_bpbs, "seed_losses": ref.seed_losses,
+        },
+        "runs": [r.to_json() for r in sub.runs],
+        "rules": [{"id": r.id, "title": r.title, "status": result.rule_status(r.id)} for r in result.rules],
+        "findings": [f.to_json() for f in result.findings],
+        "sections": {} if gauntlet is None else {"gauntlet": gauntlet.to_json()},
+        "tool": {"name": "auditor", "version": __version__},
+    }
