@@ -80,7 +80,7 @@ class ProgramIndex:
     def add(self, path: str, text: str) -> Module | None:
         res = parse_source(text, path)  # 3.12 syntax too (the auditor runs on 3.11)
         if not res.ok:
-            self.parse_errors[path] = res.describe_error()
+            self.parse_errors[path] = f"SyntaxError: {res.error} (line {res.error_line})"
             return None
         tree = res.tree
         p = PurePosixPath(path)
