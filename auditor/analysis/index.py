@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from auditor.analysis.envdefaults import dotted
+from auditor.analysis.pyparse import parse_source
 
 # method names too generic to link by name alone (they would connect unrelated library objects)
 _GENERIC_METHODS = {"step", "zero_grad", "backward", "item", "to", "cuda", "cpu", "float", "half", "view",
@@ -77,11 +78,11 @@ class ProgramIndex:
         self.loops: dict[str, list[ast.AST]] = {}
 
     def add(self, path: str, text: str) -> Module | None:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            self.parse_errors[path] = f"{type(exc).__name__}: {str(exc)[:120]}"
+        res = parse_source(text, path)  # 3.12 syntax too (the auditor runs on 3.11)
+        if not res.ok:
+            self.parse_errors[path] = f"SyntaxError: {res.error} (line {res.error_line})"
             return None
+        tree = res.tree
         p = PurePosixPath(path)
         modname = ".".join(p.with_suffix("").parts)
         if modname.endswith(".__init__"):
