@@ -51,7 +51,8 @@ def audit_submission(sub: Submission, options: AuditOptions | None = None,
     earlier, or one recorded elsewhere)."""
     options = options or AuditOptions()
     rules = all_rules()
-    ctx = RuleContext(submission=sub, options=options, facts=facts_mod.derive(sub),
+    facts = facts_mod.derive(sub, options.as_of, options.as_of_source)
+    ctx = RuleContext(submission=sub, options=options, facts=facts,
                       observations=run_probes(sub, options) if observations is None else observations)
     findings = sort_findings(run_rules(ctx, rules), rules)
     return AuditResult(sub, findings, verdict_of(findings), rules, options, facts=ctx.facts,

@@ -32,9 +32,13 @@ class RunTiming:
 class Facts:
     distinct_runs: list[RunEvidence]
     claimed_label: str | None  # the final-line label the claim is the mean of, when not the parser's default
-    date: str | None  # YYYY-MM-DD
+    date: str | None  # YYYY-MM-DD, the submission's own date
     date_source: str | None  # "folder name" | "submission.json date"
     non_record: bool
+    track: str | None = None
+    track_source: str | None = None  # "folder path" | "submission.json track" | "submission.json name"
+    judged_on: str | None = None  # the date whose rulings apply: --as-of / the PR's open date / the submission date
+    judged_on_source: str | None = None
     _score: dict[int, EvalPhase | None] = field(default_factory=dict, repr=False)
     _timing: dict[int, RunTiming | None] = field(default_factory=dict, repr=False)
 
@@ -49,21 +53,32 @@ class Facts:
         return [r for r in self.distinct_runs if self.score(r) is not None]
 
 
-def derive(sub: Submission) -> Facts:
+def derive(sub: Submission, as_of: str | None = None, as_of_source: str | None = None) -> Facts:
     runs = distinct_runs(sub)
     label = claimed_label(sub, runs)
     date, source = submission_date(sub)
-    facts = Facts(runs, label, date, source, is_non_record(sub))
+    track, track_source = submission_track(sub)
+    facts = Facts(runs, label, date, source, "non_record" in (track or "") or "unlimited" in (track or ""),
+                  track, track_source, as_of or date, (as_of_source or "--as-of") if as_of else source)
     for run in sub.runs:
         facts._score[id(run)] = _score_phase(run, label)
         facts._timing[id(run)] = _run_eval_time(run, facts._score[id(run)])
     return facts
 
 
-def is_non_record(sub: Submission) -> bool:
-    """Non-record / unlimited-compute submissions are held to the size cap but not to the record bar."""
-    track = " ".join(filter(None, [sub.track, sub.meta.track, sub.meta.name])).lower().replace("-", "_")
-    return "non_record" in track or "unlimited" in track or (sub.meta.name or "").lower().startswith("non-record")
+def submission_track(sub: Submission) -> tuple[str | None, str | None]:
+    """The track a folder is judged on: its path (records/<track>/<folder>) first, then submission.json's
+    `track`, then a `Non-record:` name. Non-record / unlimited-compute submissions are held to the size
+    cap but not to the record bar (seeds, significance, the 10-minute limits)."""
+    def norm(text: str) -> str:
+        return text.lower().replace("-", "_").replace(" ", "_")
+    if sub.track:
+        return norm(sub.track), "folder path"
+    if sub.meta.track:
+        return norm(sub.meta.track), "submission.json track"
+    if (sub.meta.name or "").lower().startswith("non-record"):
+        return "non_record", "submission.json name"
+    return None, None
 
 
 def submission_date(sub: Submission) -> tuple[str | None, str | None]:

@@ -52,5 +52,10 @@ def result_to_json(result) -> dict[str, Any]:
         "rules": [{"id": r.id, "title": r.title, "status": result.rule_status(r.id)} for r in result.rules],
         "findings": [f.to_json() for f in result.findings],
         "sections": {} if gauntlet is None else {"gauntlet": gauntlet.to_json()},
+        "judged": None if result.facts is None else {
+            "date": result.facts.judged_on, "date_source": result.facts.judged_on_source,
+            "submission_date": result.facts.date, "track": result.facts.track,
+            "track_source": result.facts.track_source, "non_record": result.facts.non_record,
+        },
         "tool": {"name": "auditor", "version": __version__},
     }

@@ -115,6 +115,7 @@ def review_context(result) -> dict[str, Any]:
         "verdict": result.verdict,
         "verdict_icon": result.verdict.row.icon,
         "meta": sub.meta,
+        "facts": result.facts,
         "rows": rows,
         "runs": runs,
         "must_fix": must_fix,

@@ -45,3 +45,10 @@ def get_rule(rule_id: str) -> Rule | None:
         if r.id == rule_id.upper():
             return r
     return None
+
+
+def rulings_by_rule() -> dict:
+    """Rule ID -> the dated rulings that grade its findings (rules/_rulings.py)."""
+    from rules._rulings import rulings_for
+
+    return {r.id: rulings_for(r.id) for r in all_rules()}

@@ -7,7 +7,9 @@ from rules import _code_side as code_side
 from rules._util import run_label
 from auditor.core.contract import Rule, RuleContext
 from rules._cite import README_RULES, issue, pr
+from auditor.analysis.codesize import CodeSize, code_size
 from rules._canon import CAP_BYTES
+from rules._rulings import grade
 
 EXPLANATION = """
 The artifact is the counted code plus the compressed model, capped at 16,000,000 decimal bytes
@@ -38,6 +40,25 @@ def counted_code(sub: Submission) -> tuple[int | None, list[str]]:
     return total, parts
 
 
+def reproduced_code(sub: Submission) -> tuple[int, CodeSize] | None:
+    """The code as the April-2026 records count it, reproduced from the shipped readable script: the
+    records' own minify + compress + base85 wrapper length (an exec shim adds its own bytes). None when
+    the entry point is already a compressed stub (its shipped bytes are the wrapper) or is not Python."""
+    entry = sub.entry_point
+    if entry is None or entry.text is None:
+        return None
+    if entry.stub == "exec-file" and entry.stub_target:
+        target = sub.code_file(entry.stub_target)
+        if target is None or target.text is None:
+            return None
+        size = code_size(target.text)
+        return entry.shipped_bytes + size.compressed, size
+    if entry.stub is not None:
+        return None
+    size = code_size(entry.text)
+    return size.compressed, size
+
+
 def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     out: list[Finding] = []
@@ -57,6 +78,11 @@ def check(ctx: RuleContext) -> list[Finding]:
                 conventions["logged code size"] = model.value + run.code_bytes.value
             if run.code_bytes_compressed is not None:
                 conventions["logged compressed code"] = model.value + run.code_bytes_compressed.value
+            if (total is not None and total.value > CAP_BYTES) or code_bytes is not None and \
+                    model.value + code_bytes > CAP_BYTES:
+                rep = ctx.memo("reproduced_code", lambda: reproduced_code(sub))
+                if rep is not None:
+                    conventions["reproduced compressed code"] = model.value + rep[0]
         fits = sorted(k for k, v in conventions.items() if v <= CAP_BYTES)
         data = {"run": label, "logged_total": None if total is None else total.value,
                 "model_bytes": None if model is None else model.value, "conventions": conventions}
@@ -65,12 +91,22 @@ def check(ctx: RuleContext) -> list[Finding]:
         if figure is None:
             continue
         worst = figure if worst is None else max(worst, figure)
-        if figure > CAP_BYTES:
+        rep_total = conventions.get("reproduced compressed code")
+        if figure > CAP_BYTES and rep_total is not None and rep_total <= CAP_BYTES:
+            rep = ctx.memo("reproduced_code", lambda: reproduced_code(sub))
+            out.append(grade(ctx, RULE.finding(
+                "info", f"{label}: the logged figure is {figure:,} bytes, but counted as the records count code "
+                        f"(the shipped {' + '.join(code_parts)} minified, {rep[1].recipe}-compressed and base85-"
+                        f"wrapped: {rep[0]:,} B with the {rep[1].minifier} minifier) the artifact is "
+                        f"{rep_total:,} bytes, {CAP_BYTES - rep_total:,} under the cap", ev, **data),
+                "COMPRESSED_CODE"))
+        elif figure > CAP_BYTES:
             what = "logged total" if total is not None else "compressed model + shipped code"
             extra = f"; it would fit under: {', '.join(fits)}" if fits else ""
             out.append(RULE.finding("fail", f"{label}: {what} is {figure:,} bytes, {figure - CAP_BYTES:,} over "
                                             f"the 16,000,000-byte cap{extra}", ev, **data))
-        elif "shipped code" in conventions and conventions["shipped code"] > CAP_BYTES:
+        elif "shipped code" in conventions and conventions["shipped code"] > CAP_BYTES and \
+                not (rep_total is not None and rep_total <= CAP_BYTES):
             basis = ("the logged compressed-code size" if run.code_bytes_compressed is not None
                      else "the logged code size")
             out.append(RULE.finding(

@@ -7,6 +7,7 @@ from rules._code import check_code, graded
 from auditor.core.model import Finding
 from auditor.core.contract import Rule
 from rules._cite import issue, pr
+from rules._rulings import grade
 
 
 def _mix_findings(ca: CodeAnalysis) -> list[Finding]:
@@ -104,28 +105,28 @@ def _position_findings(ca: CodeAnalysis) -> list[Finding]:
     return out
 
 
-def _smear_findings(ca: CodeAnalysis) -> list[Finding]:
+def _smear_findings(ctx, ca: CodeAnalysis) -> list[Finding]:
     out = []
     for func, s in ca.smears:
         if s.masked:
             continue
-        out.append(graded(RULE, ca, ca.reach_at(func, s.line), "fail", "medium",
+        out.append(grade(ctx, graded(RULE, ca, ca.reach_at(func, s.line), "fail", "medium",
                           f"{ca.where(func)} mixes the previous position's state (`{s.text}` shifted by one) into "
                           f"each position, and no document-boundary (BOS) mask reaches that mixing. On the "
                           f"packed validation stream the BOS position then carries the previous document's last "
                           f"token (#1797 audit; the rule itself is disputed in #1988). Question for the author: is "
                           f"the mixing gated off at BOS positions, or does evaluation never cross a document boundary?",
-                          [ca.evidence(func.path, s.line)], pattern="cross_document_mixing"))
+                          [ca.evidence(func.path, s.line)], pattern="cross_document_mixing"), "SMEAR_BOS_MASK"))
     return out
 
 
-def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
+def _search(ctx, ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out = _mix_findings(ca)
     out += _hash_score_findings(ca, {e.func for e in ca.of("mix")
                                      if any("hlookup" in o for o in e.data.operand_labels or [])})
     out += _slot_findings(ca)
     out += _position_findings(ca)
-    out += _smear_findings(ca)
+    out += _smear_findings(ctx, ca)
     for path, why in sorted(ca.unreadable.items()):
         out.append(RULE.finding("warn", f"{path}: not analysed ({why}); the code rules could not read that code, "
                                         "check it by hand", confidence="medium", path=path))
@@ -138,7 +139,7 @@ LOOKED_FOR = ("target-dependent gate, target-keyed hash lookup, target-gated hin
 
 
 def check(ctx) -> list[Finding]:
-    return check_code(ctx, RULE, _search, LOOKED_FOR)
+    return check_code(ctx, RULE, lambda ca: _search(ctx, ca), LOOKED_FOR)
 
 
 RULE = Rule(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from statistics import fmean
+
 from auditor.analysis.program import CodeAnalysis
+from auditor.facts import claim_tolerance
 from rules._code import check_code, graded
-from auditor.core.model import Finding
+from auditor.core.model import Figure, Finding
 from auditor.core.contract import Rule
 from rules._cite import issue, pr
 
@@ -56,8 +60,40 @@ LOOKED_FOR = ("gold-only mixture with a count ratio, per-byte spreading of token
               "or non-vocabulary denominator")
 
 
+def _decimals(text: str, value: float) -> int:
+    m = re.search(re.escape(repr(value)).replace(r"\.", r"\.") + r"\d*", text)
+    digits = (m.group(0) if m else repr(value)).split(".")
+    return len(digits[1]) if len(digits) == 2 else 0
+
+
+def claimed_mixture(ctx) -> list[Finding]:
+    """Log side: the claimed val_bpb is the mean of the byte-mixture figures the logs print (one per log,
+    the last), so the score the submission reports is the byte mixture's, whatever the code looks like."""
+    claim = ctx.submission.meta.val_bpb
+    by_log: dict[str, Figure] = {}
+    for fig in ctx.submission.mixture_scores:
+        by_log[fig.path] = fig  # the last mixture line of each log
+    if claim is None or not by_log:
+        return []
+    figs, seen = [], set()
+    for k in sorted(by_log):  # a log that repeats another's line (a copy of one seed's log) counts once
+        if (by_log[k].value, by_log[k].text) not in seen:
+            seen.add((by_log[k].value, by_log[k].text))
+            figs.append(by_log[k])
+    mean = fmean(float(f.value) for f in figs)
+    coarsest = min(_decimals(f.text, float(f.value)) for f in figs)
+    if abs(mean - claim) > claim_tolerance(claim) + 0.5 * 10.0 ** -coarsest:
+        return []
+    return [RULE.finding("fail", f"the claimed val_bpb {claim} is the mean ({mean:.8f}) of the byte-level mixture "
+                                 f"figures the {len(figs)} log(s) print (`{figs[0].text[:80]}`): a byte model mixed "
+                                 f"with token probabilities spread over bytes is not a distribution over the "
+                                 f"vocabulary, so the claimed score is not a valid val_bpb (#1872, #1902)",
+                         [f.evidence() for f in figs[:5]], pattern="claimed_byte_mixture",
+                         mixture_mean=round(mean, 8))]
+
+
 def check(ctx) -> list[Finding]:
-    return check_code(ctx, RULE, _search, LOOKED_FOR)
+    return check_code(ctx, RULE, _search, LOOKED_FOR) + claimed_mixture(ctx)
 
 
 RULE = Rule(

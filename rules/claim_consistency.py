@@ -7,6 +7,7 @@ from statistics import fmean
 
 from auditor.core.model import Evidence, Finding, RunEvidence
 from auditor.facts import claim_tolerance
+from rules._rulings import grade
 from rules._util import run_label
 from rules.artifact_size import counted_code
 from auditor.core.contract import Rule, RuleContext
@@ -39,6 +40,53 @@ def _label_means(runs: list[RunEvidence]) -> dict[str, float]:
     return {k: fmean(v) for k, v in per.items() if len(v) == len(runs)}
 
 
+_SEED_IN_NAME = re.compile(r"[_-]?(?:s|seed)[_-]?\d+(?=\.|$)", re.I)
+
+
+def _log_set(path: str) -> str:
+    """Logs that differ only by a seed suffix form one set (`run_seq32k.txt`, `run_seq32k_s42.txt`)."""
+    stem, _, ext = path.rpartition(".")
+    return _SEED_IN_NAME.sub("", stem or path)
+
+
+def _printed_tol(runs) -> float:
+    """Half a unit of the coarsest val_bpb the score lines print (a mean of rounded lines carries it)."""
+    decimals = [len(m.group(1)) for r in runs for m in [_BPB_DECIMALS.search(r.score_phase.text or "")] if m]
+    return 0.5 * 10.0 ** -min(decimals) if decimals else 0.0
+
+
+_BPB_DECIMALS = re.compile(r"val_bpb[:=]\s*-?\d+\.(\d+)")
+
+
+def _unmatched_claim(ctx, claim: float, runs, mean: float, ev, data) -> Finding:
+    """A claim that is not the mean of the chosen runs: matched against each log set, then graded by
+    direction. Only a claim better than every log-backed final figure by more than rounding fails."""
+    tol = claim_tolerance(claim) + _printed_tol(runs)
+    sets: dict[str, list] = {}
+    for r in ctx.facts.distinct_runs:
+        if r.score_phase is not None:
+            sets.setdefault(_log_set(r.path), []).append(r)
+    for name, members in sorted(sets.items()):
+        set_mean = fmean(ctx.facts.score(r).val_bpb for r in members)
+        if abs(set_mean - claim) <= claim_tolerance(claim) + _printed_tol(members):
+            return RULE.finding("info", f"claimed val_bpb {claim} is the mean of the log set {name} "
+                                        f"({len(members)} run(s), {set_mean:.8f}), not of all runs the json lists",
+                                ev, log_set=name, **data)
+    if abs(mean - claim) <= tol:
+        return RULE.finding("info", f"claimed val_bpb {claim} equals the logs' mean {mean:.8f} at the precision "
+                                    "the score lines print", ev, **data)
+    if claim > mean:
+        return RULE.finding("info", f"claimed val_bpb {claim} is worse than the logs' mean {mean:.8f}; a "
+                                    "conservative claim is not a violation", ev, **data)
+    finals = [p.val_bpb for r in ctx.facts.distinct_runs for p in r.phases if p.is_final]
+    if finals and claim >= min(finals) - tol:
+        return RULE.finding("warn", f"claimed val_bpb {claim} is not the mean {mean:.8f} of the final score "
+                                    f"lines, though some logged final figure is as good", ev, **data)
+    sev = "warn" if ctx.facts.non_record else "fail"
+    return RULE.finding(sev, f"claimed val_bpb {claim} is not backed by the logs: the {len(runs)} final score "
+                             f"line(s) average {mean:.8f} and no logged final figure is as good", ev, **data)
+
+
 def check(ctx: RuleContext) -> list[Finding]:
     sub = ctx.submission
     meta = sub.meta
@@ -66,12 +114,12 @@ def check(ctx: RuleContext) -> list[Finding]:
                                                 f"not of the final score lines ({last_labels}, mean {mean:.8f})",
                                         ev, **data))
             elif single and len(runs) > 1:
-                out.append(RULE.finding("warn", f"claimed val_bpb {meta.val_bpb} is one run's value "
-                                                f"({run_label(single[0])}), not the mean {mean:.8f} of "
-                                                f"{len(runs)} runs", ev, **data))
+                out.append(grade(ctx, RULE.finding(
+                    "info" if ctx.facts.non_record else "warn",
+                    f"claimed val_bpb {meta.val_bpb} is one run's value ({run_label(single[0])}), not the mean "
+                    f"{mean:.8f} of {len(runs)} runs", ev, **data), "THREE_SEEDS"))
             else:
-                out.append(RULE.finding("fail", f"claimed val_bpb {meta.val_bpb} is not backed by the logs: the "
-                                                f"{len(runs)} final score line(s) average {mean:.8f}", ev, **data))
+                out.append(_unmatched_claim(ctx, meta.val_bpb, runs, mean, ev, data))
     raw = meta.raw or {}
     if runs:
         mean = fmean(r.score_phase.val_bpb for r in runs)

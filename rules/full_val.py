@@ -31,7 +31,8 @@ def check(ctx: RuleContext) -> list[Finding]:
         final = [m for m in run.subset_markers if (m.line or 0) > end_of_training]
         periodic = [m for m in run.subset_markers if (m.line or 0) <= end_of_training]
         if final:
-            out.append(RULE.finding("fail", f"{label}: the log marks a validation subset after training ended, "
+            out.append(RULE.finding("warn" if ctx.facts.non_record else "fail",
+                                    f"{label}: the log marks a validation subset after training ended, "
                                             "where the reported score is computed", final))
         if periodic:
             out.append(RULE.finding("info", f"{label}: {len(periodic)} validation subset marker(s) during training "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditor.core.model import Evidence, Finding
+from rules._rulings import grade
 from rules._util import run_label
 from auditor.core.contract import Rule, RuleContext
 from rules._cite import README_RULES, pr
@@ -28,9 +29,11 @@ def check(ctx: RuleContext) -> list[Finding]:
         out.append(RULE.finding("warn", f"{run_label(r)}: no seed could be read from the log", [Evidence(r.path)]))
     n = len(seeds)
     if n < 3:
-        sev = "warn" if non_record else "fail"
-        out.append(RULE.finding(sev, f"{n} distinct seed(s) with a final score line ({', '.join(map(str, seeds)) or 'none'}); "
-                                     "a record needs at least 3", [Evidence(r.path) for r in runs], seeds=seeds))
+        sev = "info" if non_record else "fail"
+        out.append(grade(ctx, RULE.finding(sev, f"{n} distinct seed(s) with a final score line "
+                                                f"({', '.join(map(str, seeds)) or 'none'}); a record needs at least 3"
+                                                + (" (non-record track: no seed count)" if non_record else ""),
+                                           [Evidence(r.path) for r in runs], seeds=seeds), "THREE_SEEDS"))
     listed = [s for s in sub.meta.seeds if s not in seeds]
     if listed:
         out.append(RULE.finding("warn", "submission.json lists seed(s) with no log: " + ", ".join(map(str, listed)),

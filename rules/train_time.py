@@ -9,6 +9,7 @@ from rules._util import run_label
 from auditor.core.contract import Rule, RuleContext
 from rules._cite import README_RULES, pr
 from rules._canon import TRAIN_CAP_MS
+from rules._rulings import grade
 
 OVERSHOOT_MS = 1_000  # less than one step's worth past the cap
 
@@ -42,10 +43,10 @@ def check(ctx: RuleContext) -> list[Finding]:
             continue
         times.append(t.value)
         if TRAIN_CAP_MS <= t.value < TRAIN_CAP_MS + OVERSHOOT_MS and not non_record:
-            out.append(RULE.finding("warn", f"{label}: train_time {t.value:,.0f} ms overshoots 600,000 ms by "
-                                            f"{t.value - TRAIN_CAP_MS:,.0f} ms (the cap is checked after each step); "
-                                            "early merged records show such overshoots, later audits required "
-                                            "strictly under 600 s", [t.evidence()], train_time_ms=t.value))
+            out.append(grade(ctx, RULE.finding(
+                "fail", f"{label}: train_time {t.value:,.0f} ms overshoots 600,000 ms by "
+                        f"{t.value - TRAIN_CAP_MS:,.0f} ms (the cap is checked after each step); train times must "
+                        "be strictly under 600 s", [t.evidence()], train_time_ms=t.value), "STRICT_600S"))
         elif t.value >= TRAIN_CAP_MS:
             out.append(RULE.finding(over, f"{label}: train_time {t.value:,.0f} ms is not under 600,000 ms"
                                           + (" (non-record submission)" if non_record else ""),

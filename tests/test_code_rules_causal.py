@@ -516,15 +516,31 @@ def test_hashed_target_key_fails_c1_and_c2(tmp_path):
     assert ck.status(review, "C4_SINGLE_PASS") == "pass"
 
 
-def test_unmasked_smeargate_needs_review(tmp_path):
+def test_unmasked_smeargate_after_the_ruling_needs_review_because_it_is_disputed(tmp_path):
+    """After the #1797 audit (2026-04-26) an unmasked SmearGate is flagged, but #1988 disputes the ruling,
+    so it is a medium-confidence warn (NEEDS_REVIEW), never a FAIL on its own."""
     src = ck.script(SMEAR_UNMASKED, main=SMEAR_MAIN)
-    rc, review, fs = _c1(tmp_path, src)
+    rc, review, fs = _c1(tmp_path, src)  # the fixture folder is dated 2026-05-01
     assert rc == 3 and review["verdict"] == "NEEDS_REVIEW"
-    fails = [f for f in fs if f["severity"] == "fail"]
-    assert len(fails) == 1 and fails[0]["confidence"] == "medium"
-    assert fails[0]["evidence"][0]["line"] == ck.line_of(src, "SMEAR")
-    assert "Question for the author" in fails[0]["message"]
-    assert ck.status(review, "C1_CAUSAL") == "review"
+    warns = [f for f in fs if f["severity"] == "warn"]
+    assert len(warns) == 1 and warns[0]["confidence"] == "medium"
+    assert warns[0]["data"]["ruling"] == "SMEAR_BOS_MASK"
+    assert warns[0]["evidence"][0]["line"] == ck.line_of(src, "SMEAR")
+    assert "Question for the author" in warns[0]["message"]
+    assert warns[0]["message"].endswith("(the ruling is disputed: https://github.com/openai/parameter-golf/issues/1988)")
+    assert ck.status(review, "C1_CAUSAL") == "warn"
+
+
+def test_unmasked_smeargate_before_the_ruling_is_info(tmp_path):
+    src = ck.script(SMEAR_UNMASKED, main=SMEAR_MAIN)
+    rc, review, fs = _c1(tmp_path, src, name="2026-03-20_PreRulingSmear")
+    assert rc == 0 and review["verdict"] == "PASS"
+    [info] = [f for f in fs if f["severity"] == "info"]
+    assert info["message"].startswith("predates the ruling of 2026-04-26 (https://github.com/openai/parameter-golf/"
+                                      "pull/1797#issuecomment-4322526174): ")
+    assert review["judged"] == {"date": "2026-03-20", "date_source": "folder name",
+                                "submission_date": "2026-03-20", "track": "track_10min_16mb", "track_source": "folder path",
+                                "non_record": False}
 
 
 def test_bos_masked_smeargate_passes(tmp_path):

@@ -66,8 +66,8 @@ def test_training_a_chunk_before_scoring_it_needs_review(tmp_path):
 def test_removing_the_bos_mask_needs_review(tmp_path):
     src = _replace(SOURCE, "        return x + g * keep * x_prev\n", "        return x + g * x_prev\n")
     rc, review = ck.run(ck.make(tmp_path, src), tmp_path)
-    assert rc == 3 and ck.status(review, "C1_CAUSAL") == "review"
-    assert ck.findings(review, "C1_CAUSAL", "fail")[0]["data"]["pattern"] == "cross_document_mixing"
+    assert rc == 3 and ck.status(review, "C1_CAUSAL") == "warn"  # disputed ruling (#1988): never a FAIL alone
+    assert ck.findings(review, "C1_CAUSAL", "warn")[0]["data"]["pattern"] == "cross_document_mixing"
 
 
 def test_rescoring_the_adapted_model_needs_review(tmp_path):

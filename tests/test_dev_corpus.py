@@ -54,8 +54,9 @@ def test_val_loss_key_holding_bpb():
 
 def test_xnor_folder_without_submission_json():
     result = audit("2026-04-05_118M_XNOR-Net_FP8_1024D_10L")
-    assert any("no submission.json" in f.message for f in rule(result, "FILES", "fail"))
-    assert result.submission.meta.path is None and result.verdict == "FAIL"
+    # a non-record write-up: a missing json is for a maintainer to confirm, not a failed record
+    assert any("no submission.json" in f.message for f in rule(result, "FILES", "warn"))
+    assert result.submission.meta.path is None and result.verdict == "NEEDS_REVIEW"
 
 
 def test_dgattention_over_cap_and_no_final_line():
@@ -99,8 +100,8 @@ def test_unsubmitted_later_eval_is_not_the_score():
 
 def test_legendre_final_eval_on_limited_batches_is_a_subset():
     result = audit("2026-03-31_LegendreGPT")
-    [fail] = rule(result, "FULL_VAL", "fail")
-    assert [(e.line, e.text) for e in fail.evidence] == [(1846, "eval: 500 batches (limited)")]
+    [warn] = rule(result, "FULL_VAL", "warn")  # non-record track: coverage is for a maintainer to judge
+    assert [(e.line, e.text) for e in warn.evidence] == [(1846, "eval: 500 batches (limited)")]
     [info] = rule(result, "FULL_VAL", "info")
     assert len(info.evidence) == 31
 

@@ -55,19 +55,43 @@ def test_artifact_over_cap_on_one_seed_fails(tmp_path):
     assert result.verdict == "FAIL"
 
 
+def _incompressible(n_lines: int) -> str:
+    """Readable source that no minifier or compressor shrinks much (distinct random literals)."""
+    import random
+
+    rng = random.Random(7)
+    return "".join(f'K{i} = "{rng.getrandbits(256):064x}"\n' for i in range(n_lines))
+
+
 def test_artifact_fits_only_with_compressed_code_is_a_warning(tmp_path):
-    big_script = "# padding\n" * 5000  # 50,000 bytes of readable source
+    big_script = _incompressible(600)  # ~50,000 bytes that stay ~30,000 after minify + lzma + base85
     folder = write_record(tmp_path, script=big_script,
-                          log_kwargs={"model_bytes": 15_960_000, "code_bytes": 20_000},
-                          meta={"bytes_total": 15_980_000})
+                          log_kwargs={"model_bytes": 15_975_000, "code_bytes": 20_000},
+                          meta={"bytes_total": 15_995_000})
     _, fs = findings(folder, "ARTIFACT_SIZE")
     warns = [f for f in fs if f.severity == "warn"]
     assert len(warns) == 3 and "shipped" in warns[0].message
-    assert warns[0].data["conventions"]["shipped code"] == 15_960_000 + 50_000
+    assert warns[0].data["conventions"]["shipped code"] == 15_975_000 + len(big_script)
+    assert warns[0].data["conventions"]["reproduced compressed code"] > 16_000_000
+
+
+def test_artifact_over_the_cap_as_logged_fits_as_the_records_count_code(tmp_path):
+    """The logged total counts the readable script; counted as the records count code (minify + lzma +
+    base85 wrapper, reproduced here from the shipped file) the artifact fits: info saying how, no fail."""
+    script = "# a comment the minifier drops\n" * 2000 + "print('ok')\n"
+    folder = write_record(tmp_path, script=script,
+                          log_kwargs={"model_bytes": 15_990_000, "code_bytes": len(script)},
+                          meta={"bytes_total": 15_990_100})
+    _, fs = findings(folder, "ARTIFACT_SIZE")
+    assert "fail" not in severities(fs) and "warn" not in severities(fs)
+    infos = [f for f in fs if f.severity == "info" and "as the records count code" in f.message]
+    assert len(infos) == 3
+    rep = infos[0].data["conventions"]["reproduced compressed code"]
+    assert 15_990_000 < rep < 15_990_200 and infos[0].data["ruling"] == "COMPRESSED_CODE"
 
 
 def test_exec_shim_counts_the_target_file(tmp_path):
-    target = "x = 1\n" * 2000  # 12,000 bytes
+    target = _incompressible(300)
     folder = write_record(tmp_path, script='exec(open("train_gpt_decode.py").read())\n',
                           log_kwargs={"model_bytes": 15_995_000, "code_bytes": 40})
     (folder / "train_gpt_decode.py").write_text(target)
@@ -75,11 +99,16 @@ def test_exec_shim_counts_the_target_file(tmp_path):
     assert any(f.severity == "warn" and "train_gpt_decode.py" in f.message for f in fs)
 
 
-def test_train_time_over_cap_fails_and_overshoot_warns(tmp_path):
-    folder = write_record(tmp_path, per_seed_kwargs={42: {"train_ms": 602_048}, 2025: {"train_ms": 600_028}})
-    _, fs = findings(folder, "TRAIN_TIME")
-    assert severities(fs) == ["fail", "warn"]
+def test_train_time_over_cap_fails_and_overshoot_is_graded_by_date(tmp_path):
+    """602 s fails at any date; a sub-second overshoot of the per-step cap check fails from the strict
+    ruling of 2026-05-02 on and is info before it (early merged records show such overshoots)."""
+    kw = {42: {"train_ms": 602_048}, 2025: {"train_ms": 600_028}}
+    _, fs = findings(write_record(tmp_path / "a", per_seed_kwargs=kw), "TRAIN_TIME")
+    assert severities(fs) == ["fail", "info"]
     assert "602,048 ms" in [f for f in fs if f.severity == "fail"][0].message
+    assert [f for f in fs if f.severity == "info"][0].message.startswith("predates the ruling of 2026-05-02")
+    _, fs = findings(write_record(tmp_path / "b", name="2026-05-03_Strict", per_seed_kwargs=kw), "TRAIN_TIME")
+    assert severities(fs) == ["fail", "fail"]
 
 
 def test_train_time_non_record_is_info(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from auditor.core.errors import ToolError
@@ -24,6 +25,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="dataset manifest (JSON with val_tokens, val_bytes, vocab_size) to check coverage "
                         "against instead of the built-in FineWeb table; for non-FineWeb datasets such as the "
                         "bundled example")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD",
+                   help="judge by the rulings in force on this date (default: the folder's own date)")
     g = p.add_argument_group("gauntlet (runs the submission's script in a sandbox)")
     g.add_argument("--gauntlet", action="store_true",
                    help="run the script on synthetic data in a sandbox and apply the random-stream e-value test")
@@ -82,6 +85,11 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
         opts.gauntlet = True
         opts.device = getattr(args, "device", "cpu") or "cpu"
         opts.gauntlet_timeout = timeout
+    as_of = getattr(args, "as_of", None)
+    if as_of:
+        if not re.fullmatch(r"20\d\d-\d\d-\d\d", as_of):
+            raise ToolError("--as-of: expected a date YYYY-MM-DD")
+        opts.as_of, opts.as_of_source = as_of, "--as-of option"
     if getattr(args, "val_manifest", None):
         opts.val_manifest = load_manifest(args.val_manifest)
     return opts

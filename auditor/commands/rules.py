@@ -16,15 +16,15 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from reports.rulebook import render_rule, render_rule_list, render_rulebook
-    from rules import all_rules, get_rule
+    from rules import all_rules, get_rule, rulings_by_rule
 
     if args.markdown:
-        sys.stdout.write(render_rulebook(all_rules()))
+        sys.stdout.write(render_rulebook(all_rules(), rulings_by_rule()))
     elif not args.rule_id:
         sys.stdout.write(render_rule_list(all_rules()))
     else:
         rule = get_rule(args.rule_id)
         if rule is None:
             raise ToolError(f"unknown rule {args.rule_id!r}; `auditor rules` lists them")
-        sys.stdout.write(render_rule(rule))
+        sys.stdout.write(render_rule(rule, rulings_by_rule()))
     return 0

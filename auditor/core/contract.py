@@ -26,6 +26,23 @@ class Reference:
     seed_losses: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Ruling:
+    """A maintainer ruling a check relies on, with the date it took effect.
+
+    A folder is judged by the rulings in force on its date: a pattern first ruled out after that date
+    is reported as `info` ("predates the ruling of ..."), and a disputed ruling never makes a FAIL on
+    its own (at most a warn a maintainer must look at).
+    """
+
+    id: str
+    says: str  # one sentence
+    effective: str  # YYYY-MM-DD
+    source: str  # URL
+    rules: tuple[str, ...]  # the rule IDs whose findings it grades
+    disputed: str | None = None  # URL of the dispute, when there is one
+
+
 @dataclass
 class AuditOptions:
     """Everything the caller decides about an audit; rules read it, never write it."""
@@ -36,6 +53,8 @@ class AuditOptions:
     gauntlet_timeout: float = 120.0
     gauntlet_control: bool = True  # also run the reference evaluator on the same random stream
     val_manifest: dict[str, Any] | None = None  # a non-FineWeb validation set (val_tokens, val_bytes, vocab_size)
+    as_of: str | None = None  # YYYY-MM-DD: judge by the rulings in force then (else the submission's own date)
+    as_of_source: str | None = None  # why that date ("--as-of", "PR opened")
 
 
 @dataclass

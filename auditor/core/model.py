@@ -251,6 +251,7 @@ class Submission:
     code: list[CodeFile] = field(default_factory=list)
     requirements: str | None = None
     load_issues: list[Issue] = field(default_factory=list)  # problems met while reading (rule FILES)
+    mixture_scores: list[Figure] = field(default_factory=list)  # byte-mixture score lines in the logs
 
     def code_file(self, path: str) -> CodeFile | None:
         for c in self.code:

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from auditor.load.decode import DecodeError, decode_stub
+from auditor.load.mixlines import mixture_scores
 from auditor.core.errors import LoadError
 from auditor.core.model import CodeFile, Evidence, Issue, Submission
 from auditor.load.subjson import parse_submission_json
@@ -189,6 +190,7 @@ def load_submission(path: str | os.PathLike) -> Submission:
     for rel in files:
         if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
             sub.logs.append(rel)
+            sub.mixture_scores.extend(mixture_scores(rel, texts[rel]))
             try:
                 sub.runs.extend(parse_log(rel, texts[rel]))
             except (RecursionError, MemoryError):

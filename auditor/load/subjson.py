@@ -21,6 +21,8 @@ import jsonschema
 from auditor.core.model import Evidence, Issue, SubmissionMeta
 
 RULE_ID = "SUBMISSION_JSON"
+# `val_bpb_3seed_mean`, `val_bpb_mean`: a claimed mean under another name (used when `val_bpb` is absent)
+_MEAN_BPB_KEY = re.compile(r"^val_bpb_(?:\w+_)?mean$|^val_bpb_mean_\w+$")
 MAX_JSON_BYTES = 4 * 1024 * 1024
 
 
@@ -190,7 +192,8 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         meta.seeds.append(_int(obj.get("seed")))
 
     seed_bpbs = [b for b in (_number(r.get("val_bpb")) for r in meta.seed_results.values()) if b is not None]
-    for key in ("val_bpb", "mean_val_bpb", "mean_bpb"):
+    mean_keys = sorted(k for k in obj if isinstance(k, str) and _MEAN_BPB_KEY.match(k))
+    for key in ("val_bpb", "mean_val_bpb", "mean_bpb", *mean_keys):
         if _number(obj.get(key)) is not None:
             meta.val_bpb, meta.val_bpb_source = _number(obj[key]), key
             break
