@@ -62,7 +62,9 @@ def _write(path: str | None, text: str, flag: str) -> None:
 def run(args) -> int:
     from auditor.ci.gate import run_ci, run_to_json
     from reports.ci_outputs import annotation_units, sarif_for_run
+    from auditor.commands.comment import summary_url
     from reports.comment import render_comment
+    from reports.comment_cap import cap_comment
     from reports.github import append_step_summary, workflow_commands
     from reports.render import finite, to_json_text
     from rules import all_rules
@@ -75,7 +77,8 @@ def run(args) -> int:
 
     comment = render_comment(ci)
     doc = to_json_text(finite(run_to_json(ci)))
-    _write(args.comment_out, comment, "--comment-out")
+    # the file a bot posts is capped under GitHub's comment limit; the step summary keeps it all
+    _write(args.comment_out, cap_comment(comment, summary_url=summary_url()), "--comment-out")
     _write(args.json_out, doc, "--json-out")
     if args.sarif_out:
         _write(args.sarif_out, to_json_text(sarif_for_run(ci, all_rules())), "--sarif-out")
