@@ -17,9 +17,24 @@ from auditor import __version__
 from auditor.core.errors import ToolError
 from auditor.core.grades import EXIT_INTERRUPTED, EXIT_TOOL_ERROR
 
-COMMANDS = ["run", "review", "rules", "ci", "conform"]
+COMMANDS = ["run", "review", "rules", "ci", "comment", "hook", "conform"]
 
 EXIT_ERROR = EXIT_TOOL_ERROR
+
+# Modules that only the code-executing parts need (`--gauntlet`, `conform`): the `gauntlet` extra.
+EXTRA_MODULES = {"torch", "numpy", "sentencepiece", "brotli"}
+
+
+def missing_dependency_line(exc: ImportError, prog: str = "auditor") -> str:
+    """One stderr line for an import that failed: which module, and the install that brings it.
+
+    A traceback here would exit 1, which a CI gate reads as a FAIL verdict on the PR under audit."""
+    name = (exc.name or str(exc) or "?").split(".")[0]
+    if name in EXTRA_MODULES:
+        fix = "this part executes code and needs the extra: pip install 'pgolf-auditor[gauntlet]'"
+    else:
+        fix = "the install is incomplete: reinstall the auditor (pip install -e . in its checkout)"
+    return f"{prog}: error: cannot import {name!r} ({type(exc).__name__}); {fix}\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +69,16 @@ def _utf8_streams() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _utf8_streams()
+    try:
+        return _dispatch(argv)
+    except ImportError as exc:
+        if os.environ.get("AUDITOR_DEBUG"):
+            raise
+        sys.stderr.write(missing_dependency_line(exc))
+        return EXIT_ERROR
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -61,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return int(args.func(args))
+    except ImportError:
+        raise  # main() turns it into one line
     except ToolError as exc:
         sys.stderr.write(f"auditor: error: {exc}\n")
         return EXIT_ERROR

@@ -263,6 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ImportError as exc:  # torch, numpy, sentencepiece, brotli: the `gauntlet` extra
+        name = (exc.name or str(exc) or "?").split(".")[0]
+        sys.stderr.write(f"reference_impl: error: cannot import {name!r} ({type(exc).__name__}); "
+                         "install the extra: pip install 'pgolf-auditor[gauntlet]'\n")
+        return EXIT_ERROR
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     if not getattr(a, "command", None):

@@ -24,8 +24,10 @@ def _anchor(fa) -> str:
     return fa.change.path
 
 
-def sarif_for_run(run, rules: list) -> dict[str, Any]:
-    """`run`: an auditor.ci.gate.CiRun; `rules`: the registry, for the rule descriptors."""
+def sarif_for_run(run, rules: list, *, include_all: bool = False,
+                  repository_uri: str | None = None) -> dict[str, Any]:
+    """`run`: an auditor.ci.gate.CiRun; `rules`: the registry, for the rule descriptors.
+    Only alerts (fail/review/warn) unless `include_all`; the head commit is the revision audited."""
     units = [SarifUnit("", run.repo_findings, anchor=None, properties={"verdict": run.repo_verdict})]
     for fa in run.folders:
         units.append(SarifUnit(fa.change.path, fa.result.findings, anchor=_anchor(fa),
@@ -37,4 +39,5 @@ def sarif_for_run(run, rules: list) -> dict[str, Any]:
         "pullRequest": run.pr.to_json(),
         "frontiers": {fa.change.path: fa.frontier.to_json() for fa in run.folders},
     }
-    return sarif_log(units, rules, tool_version=__version__, run_properties=props)
+    return sarif_log(units, rules, tool_version=__version__, run_properties=props, include_all=include_all,
+                     exit_code=run.exit_code, repository_uri=repository_uri, revision=run.head_sha)

@@ -1,7 +1,12 @@
-"""SARIF 2.1.0 for code-scanning dashboards: one result per finding, with the rulebook as metadata.
+"""SARIF 2.1.0 for code scanning: one result per finding that is an alert, with the rulebook as metadata.
 
-Level/kind follow SARIF §3.27.9 (a level other than "none" requires kind "fail"): high-confidence
-fail -> error, warn or medium-confidence fail -> warning, info -> informational, pass -> pass.
+Code scanning opens an alert for every result it is given, so by default only fail, review and warn
+findings become results (grades.STATUSES[...].alert); `include_all` (`--sarif-all`) adds info and
+pass results for other SARIF viewers. Level/kind follow SARIF §3.27.9 (a level other than "none"
+requires kind "fail"): high-confidence fail -> error, warn or medium-confidence fail -> warning,
+info -> informational, pass -> pass. A rule's defaultConfiguration.level is the worst level of its
+results in the log, else the table in grades.SARIF_DEFAULT_LEVEL by rule kind. The run records the
+invocation (exit code) and, when known, the repository and revision audited.
 Paths are repository-relative URIs under %SRCROOT%; a finding without a file points at its folder's
 submission JSON or README (code-scanning uploads need a location). Output is deterministic: no clock,
 no absolute paths; fingerprints hash the rule, folder and message.
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from auditor.core.grades import status_of
+from auditor.core.grades import SARIF_DEFAULT_LEVEL, SARIF_LEVEL_RANK, status_of
 from reports import escape
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -60,7 +65,7 @@ def rule_descriptor(rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.summary or rule.title},
         "help": {"text": explanation + (" Sources: " + " ".join(cites) if cites else ""), "markdown": help_md},
-        "defaultConfiguration": {"level": "error"},
+        "defaultConfiguration": {"level": SARIF_DEFAULT_LEVEL.get(getattr(rule, "kind", "evidence"), "warning")},
         "properties": {"citations": cites, "kind": getattr(rule, "kind", "evidence"),
                        "tags": ["parameter-golf", getattr(rule, "kind", "evidence")]},
     }
@@ -71,7 +76,7 @@ def rule_descriptor(rule) -> dict[str, Any]:
 
 def _unknown_rule(rule_id: str) -> dict[str, Any]:
     return {"id": rule_id, "name": _pascal(rule_id), "shortDescription": {"text": rule_id},
-            "fullDescription": {"text": rule_id}, "defaultConfiguration": {"level": "error"},
+            "fullDescription": {"text": rule_id}, "defaultConfiguration": {"level": "warning"},
             "properties": {"citations": [], "kind": "unknown", "tags": ["parameter-golf"]}}
 
 
@@ -106,13 +111,17 @@ def _json_safe(obj: Any) -> Any:
 
 
 def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
-              run_properties: dict[str, Any] | None = None) -> dict[str, Any]:
+              run_properties: dict[str, Any] | None = None, include_all: bool = False,
+              exit_code: int | None = None, repository_uri: str | None = None,
+              revision: str | None = None) -> dict[str, Any]:
     """The SARIF document as a dict (serialise with reports.render.to_json_text)."""
     descriptors = [rule_descriptor(r) for r in rules]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     results = []
     for unit in units:
         for f in unit.findings:
+            if not (include_all or status_of(f.severity, f.confidence).alert):
+                continue
             if f.rule not in index:
                 index[f.rule] = len(descriptors)
                 descriptors.append(_unknown_rule(f.rule))
@@ -141,6 +150,7 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
             if related:
                 res["relatedLocations"] = related
             results.append(res)
+    _match_default_levels(descriptors, results)
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "auditor", "fullName": "Parameter Golf record auditor",
                             "version": tool_version, "semanticVersion": tool_version, "rules": descriptors}},
@@ -148,9 +158,28 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
         "columnKind": "unicodeCodePoints",
         "results": results,
     }
+    if exit_code is not None:  # a verdict (0, 1, 3) is a successful execution; 2 is a tool error
+        run["invocations"] = [{"executionSuccessful": exit_code != 2, "exitCode": exit_code}]
+    if repository_uri:
+        vcs: dict[str, Any] = {"repositoryUri": repository_uri}
+        if revision:
+            vcs["revisionId"] = revision
+        run["versionControlProvenance"] = [vcs]
     if run_properties:
         run["properties"] = _json_safe(run_properties)
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _match_default_levels(descriptors: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+    """A rule that has results defaults to the worst level among them (alerts match their rule)."""
+    worst: dict[int, str] = {}
+    for r in results:
+        cur = worst.get(r["ruleIndex"])
+        if cur is None or SARIF_LEVEL_RANK[r["level"]] < SARIF_LEVEL_RANK[cur]:
+            worst[r["ruleIndex"]] = r["level"]
+    for i, level in worst.items():
+        if level != "none":
+            descriptors[i]["defaultConfiguration"] = {"level": level}
 
 
 def _sarif_text(text: str) -> str:

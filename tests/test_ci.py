@@ -256,7 +256,7 @@ def test_passing_folder_exits_zero_and_uses_base_frontier(repo, tmp_path, no_act
             f"records/{TRACK}/2026-04-01_Frontier` on this PR merged into `{base7}`.\n") in comment
     assert "Nothing must change." in comment
     assert_valid_sarif(sarif, sarif_validator)
-    assert all(r["level"] in ("none",) for r in sarif["runs"][0]["results"])
+    assert sarif["runs"][0]["results"] == []  # a pass opens no code-scanning alert
 
 
 # -- (b) a failing folder -------------------------------------------------------------------------
@@ -341,8 +341,17 @@ def test_two_folders_each_get_a_section(repo, tmp_path, no_actions, sarif_valida
     assert comment.count("\n### ❌ `2026-05-03_SlowTrain`: FAIL\n") == 1
     assert "**TRAIN_TIME**" in comment.split("### ❌ `2026-05-03_SlowTrain`")[1]
     assert_valid_sarif(sarif, sarif_validator)
+    # only alerts by default: the passing folder has none, the failing one and the PR layout do
     folders = {r["properties"]["folder"] for r in sarif["runs"][0]["results"]}
+    assert folders == {"", f"records/{TRACK}/2026-05-03_SlowTrain"}
+    assert {r["level"] for r in sarif["runs"][0]["results"]} <= {"error", "warning"}
+    assert sarif["runs"][0]["invocations"] == [{"executionSuccessful": True, "exitCode": 1}]
+    # --sarif-all keeps every result, passes included
+    code, _, _, every = ci(repo, tmp_path, "two", "--sarif-all")
+    assert_valid_sarif(every, sarif_validator)
+    folders = {r["properties"]["folder"] for r in every["runs"][0]["results"]}
     assert {f"records/{TRACK}/2026-05-01_Good", f"records/{TRACK}/2026-05-03_SlowTrain"} <= folders
+    assert {"pass", "informational"} <= {r["kind"] for r in every["runs"][0]["results"]}
 
 
 # -- (d) a file outside records/ ------------------------------------------------------------------

@@ -44,11 +44,32 @@ FINDINGS = [
 ]
 
 
-def doc():
+def doc(include_all: bool = True, **kw):
     units = [SarifUnit("records/track_10min_16mb/2026-05-01_A B", FINDINGS,
                        anchor="records/track_10min_16mb/2026-05-01_A B/submission.json"),
              SarifUnit("", [Finding("FILES", "fail", "outside records/", [Evidence("train_gpt.py")])])]
-    return sarif_log(units, all_rules(), tool_version="9.9.9", run_properties={"base": "abc"})
+    return sarif_log(units, all_rules(), tool_version="9.9.9", run_properties={"base": "abc"},
+                     include_all=include_all, **kw)
+
+
+def test_by_default_only_alerts_with_matching_rule_levels(validator):
+    d = doc(include_all=False, exit_code=1, repository_uri="https://github.com/o/r", revision="f" * 40)
+    assert validator.is_valid(d)
+    run = d["runs"][0]
+    assert [(r["ruleId"], r["level"]) for r in run["results"]] == [
+        ("ARTIFACT_SIZE", "error"), ("SIGNIFICANCE", "warning"), ("SEEDS", "warning"),
+        ("MYSTERY_RULE", "warning"), ("FILES", "error")]
+    rules = run["tool"]["driver"]["rules"]
+    for r in run["results"]:  # each alert's rule defaults to the alert's level
+        assert rules[r["ruleIndex"]]["defaultConfiguration"]["level"] == r["level"]
+    by_id = {r["id"]: r["defaultConfiguration"]["level"] for r in rules}
+    book = {r.id: r.kind for r in all_rules()}
+    assert by_id["C1_CAUSAL"] == "warning" and book["C1_CAUSAL"] == "code"  # no result: by kind
+    assert by_id["TRAIN_TIME"] == "error" and book["TRAIN_TIME"] == "evidence"
+    assert run["invocations"] == [{"executionSuccessful": True, "exitCode": 1}]
+    assert run["versionControlProvenance"] == [{"repositoryUri": "https://github.com/o/r", "revisionId": "f" * 40}]
+    assert doc(include_all=False, exit_code=2)["runs"][0]["invocations"][0]["executionSuccessful"] is False
+    assert "versionControlProvenance" not in doc(include_all=False)["runs"][0]
 
 
 def test_validates_against_the_official_schema(validator):

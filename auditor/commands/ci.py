@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="write that output here instead of stdout")
     p.add_argument("--comment-out", metavar="FILE", help="also write the Markdown review comment here")
     p.add_argument("--sarif-out", metavar="FILE", help="also write SARIF 2.1.0 here")
+    p.add_argument("--sarif-all", action="store_true",
+                   help="SARIF: also info and pass results (by default only fail/warn, which code scanning "
+                        "turns into alerts)")
     p.add_argument("--json-out", metavar="FILE", help="also write the JSON aggregate here")
     p.add_argument("--strict", action="store_true", help="fail (exit 3) when anything needs review")
     p.add_argument("--fail-on", metavar="RULE,...", default="",
@@ -62,7 +65,9 @@ def _write(path: str | None, text: str, flag: str) -> None:
 def run(args) -> int:
     from auditor.ci.gate import run_ci, run_to_json
     from reports.ci_outputs import annotation_units, sarif_for_run
+    from auditor.commands.comment import summary_url
     from reports.comment import render_comment
+    from reports.comment_cap import cap_comment
     from reports.github import append_step_summary, workflow_commands
     from reports.render import finite, to_json_text
     from rules import all_rules
@@ -75,10 +80,12 @@ def run(args) -> int:
 
     comment = render_comment(ci)
     doc = to_json_text(finite(run_to_json(ci)))
-    _write(args.comment_out, comment, "--comment-out")
+    # the file a bot posts is capped under GitHub's comment limit; the step summary keeps it all
+    _write(args.comment_out, cap_comment(comment, summary_url=summary_url()), "--comment-out")
     _write(args.json_out, doc, "--json-out")
     if args.sarif_out:
-        _write(args.sarif_out, to_json_text(sarif_for_run(ci, all_rules())), "--sarif-out")
+        sarif = sarif_for_run(ci, all_rules(), include_all=args.sarif_all, repository_uri=_repository_uri())
+        _write(args.sarif_out, to_json_text(sarif), "--sarif-out")
     write_output(doc if args.format == "json" else comment, args.out)
 
     if os.environ.get("GITHUB_ACTIONS") == "true":
@@ -90,6 +97,12 @@ def run(args) -> int:
             say(f"could not write the step summary ({exc.strerror})")
     say(f"{ci.verdict} ({len(ci.folders)} folder(s)); exit {ci.exit_code}")
     return ci.exit_code
+
+
+def _repository_uri() -> str | None:
+    """For SARIF versionControlProvenance: the repository the Actions run belongs to, when there is one."""
+    repo = os.environ.get("GITHUB_REPOSITORY")
+    return f"{os.environ.get('GITHUB_SERVER_URL') or 'https://github.com'}/{repo}" if repo else None
 
 
 def _flags(args) -> list[str]:

@@ -89,16 +89,24 @@ class StatusRow:
     sarif_level: str  # SARIF 2.1.0 §3.27.10
     sarif_kind: str  # SARIF 2.1.0 §3.27.9: a level other than "none" requires kind "fail"
     annotation: str | None  # GitHub workflow-command level, or None for no annotation
+    alert: bool  # a code-scanning alert: SARIF carries it by default (the rest only with --sarif-all)
 
 
 STATUSES: dict[str, StatusRow] = {row.name: row for row in (
-    StatusRow("fail", 0, "❌ fail", Verdict.FAIL, "error", "fail", "error"),
-    StatusRow("review", 1, "⚠️ review", Verdict.NEEDS_REVIEW, "warning", "fail", "warning"),
-    StatusRow("warn", 2, "⚠️ warn", Verdict.NEEDS_REVIEW, "warning", "fail", "warning"),
-    StatusRow("info", 3, "ℹ️ info", Verdict.PASS, "none", "informational", None),
-    StatusRow("pass", 4, "✅ pass", Verdict.PASS, "none", "pass", None),
-    StatusRow("n/a", 5, "— n/a", Verdict.PASS, "none", "notApplicable", None),
+    StatusRow("fail", 0, "❌ fail", Verdict.FAIL, "error", "fail", "error", True),
+    StatusRow("review", 1, "⚠️ review", Verdict.NEEDS_REVIEW, "warning", "fail", "warning", True),
+    StatusRow("warn", 2, "⚠️ warn", Verdict.NEEDS_REVIEW, "warning", "fail", "warning", True),
+    StatusRow("info", 3, "ℹ️ info", Verdict.PASS, "none", "informational", None, False),
+    StatusRow("pass", 4, "✅ pass", Verdict.PASS, "none", "pass", None, False),
+    StatusRow("n/a", 5, "— n/a", Verdict.PASS, "none", "notApplicable", None, False),
 )}
+
+
+# A rule's SARIF defaultConfiguration.level before any result of it is seen: evidence and dynamic
+# rules fail on direct evidence (error); code rules mostly match patterns, which a person reviews
+# (warning). A rule with results in the log takes the worst level among them instead.
+SARIF_DEFAULT_LEVEL = {"evidence": "error", "dynamic": "error", "code": "warning"}
+SARIF_LEVEL_RANK = {"error": 0, "warning": 1, "note": 2, "none": 3}
 
 
 def status_of(severity: str, confidence: str) -> StatusRow:
