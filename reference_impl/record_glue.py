@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import types
 from typing import Any, Iterable
 
@@ -28,9 +29,8 @@ def load_definitions(source: str, names: Iterable[str], namespace: dict[str, Any
 
 @functools.lru_cache(maxsize=32)
 def _compiled(source: str, wanted: tuple[str, ...]):
-    tree = ast.parse(source)
     picked, found = [], set()
-    for node in tree.body:
+    for node in _top_level(source, wanted):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in wanted:
             picked.append(node)
             found.add(node.name)
@@ -44,6 +44,31 @@ def _compiled(source: str, wanted: tuple[str, ...]):
     if missing:
         raise KeyError(f"not defined at the top level of the record: {', '.join(missing)}")
     return compile(ast.Module(body=picked, type_ignores=[]), "<record>", "exec")
+
+
+_HEADER = re.compile(r"^(?:@|def |async def |class |[A-Za-z_]\w*\s*[:=])")
+
+
+def _top_level(source: str, wanted: tuple[str, ...]) -> list[ast.stmt]:
+    """Top-level statements of `source`. Records written for a newer Python (3.12 f-strings nesting the same
+    quotes) do not parse here as a whole, so then each top-level block that mentions a wanted name is parsed
+    on its own: the wrapper needs only those."""
+    try:
+        return ast.parse(source).body
+    except SyntaxError:
+        pass
+    lines = source.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if _HEADER.match(line)
+              and not (i and lines[i - 1].startswith("@"))] + [len(lines)]
+    nodes: list[ast.stmt] = []
+    for a, b in zip(starts, starts[1:]):
+        block = "".join(lines[a:b])
+        if any(name in block for name in wanted):
+            try:
+                nodes += ast.parse(block).body
+            except SyntaxError:
+                continue  # an unparsable block the wrapper did not ask for, or a KeyError below
+    return nodes
 
 
 class Tap(types.ModuleType):
