@@ -15,7 +15,7 @@ fail with it. `SEES` and `CANNOT_SEE` are the sentences `auditor conform --help`
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -155,7 +155,7 @@ def analyse_trace(events: Iterable[tuple[str, np.ndarray]], first: int, stop: in
     rescored: list[int] = []
     updated_before: dict[int, bool] = {}
     n_consume = n_score = 0
-    probe_set = set(int(p) for p in probes)
+    probe_set = {int(p) for p in probes}
     for kind, pos in events:
         pos = pos[(pos >= 0) & (pos <= n)]
         if kind == "consumed":
@@ -243,14 +243,14 @@ def attribute(conds: dict, signals: dict) -> dict:
         follows["C3"] = ("C4", "the re-scoring pass runs after the updates that used x_t")
     elif signals.get("counted") and "C3" in failed:
         follows["C1"] = ("C3", "a state that counted x_t before scoring it makes p_t depend on x_t")
-        follows["C2"] = ("C3", "the substituted candidate is counted before it is scored, so every "
-                               "candidate gains mass")
+        follows["C2"] = ("C3", ("the substituted candidate is counted before it is scored, so every "
+                               "candidate gains mass"))
     elif signals.get("lookahead") and "C3" in failed:
         follows["C1"] = ("C3", "the state used at t was built from later tokens")
     if "C1" in failed and "C4" in failed and "C4" not in follows and "C1" not in follows:
-        follows["C4"] = ("C1", "a score that later content can change is not final when a single pass "
+        follows["C4"] = ("C1", ("a score that later content can change is not final when a single pass "
                                "reaches t; a gold-only scorer cannot tell a look-ahead from a second pass "
-                               "without a trace")
+                               "without a trace"))
     for key in sorted(failed):
         if key in follows and follows[key][0] in failed:
             conds[key]["follows_from"], conds[key]["because"] = follows[key]

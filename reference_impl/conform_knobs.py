@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROLE_STRESS = {"chunk": 32, "table": 64, "window": 16, "stride": 8}
 STRESS_CHUNKS = 6  # stress streams hold this many chunks of the smallest chunk knob

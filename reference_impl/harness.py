@@ -18,14 +18,22 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from reference_impl import conditions as cd
 from reference_impl import conform_knobs as kn
-from reference_impl.harness_core import (TRACE_TOL, VOCAB_PARAM_NAMES, HarnessError, Target, guard, params_of,
-                                         random_stream)
+from reference_impl.harness_core import (
+    TRACE_TOL,
+    VOCAB_PARAM_NAMES,
+    HarnessError,
+    Target,
+    guard,
+    params_of,
+    random_stream,
+)
 from reference_impl.harness_gold import certify_gold
 from reference_impl.harness_stream import certify_predictor
 
@@ -69,7 +77,7 @@ def _gold_target(name: str, fn: Callable, vocab: int | None, batch: Callable | N
     vname = next((n for n in params if n in VOCAB_PARAM_NAMES), None)
     score = fn
     if vname is not None:
-        score = lambda tokens, **kw: fn(tokens, **{vname: int(vocab)}, **kw)  # noqa: E731
+        score = lambda tokens, **kw: fn(tokens, **{vname: int(vocab)}, **kw)
     batch = batch if batch is not None else getattr(fn, "batch", None)
     if batch is not None and not callable(batch):
         raise HarnessError(f"{name}: score_batch is not callable")
@@ -224,8 +232,8 @@ def format_text(report: dict) -> str:
     """Readable form of a `certify` report (deterministic): one line per condition, its attribution and
     notes, the knob values it ran with, scale warnings and the verdict."""
     st = report["settings"]
-    lines = [f"conform {report['target']}  [{report['shape']}; vocab {st['vocab']}, length {st['length']}, "
-             f"{len(st['positions'])} positions, seed {st['seed']}, profile {st.get('profile', 'own')}]"]
+    lines = [(f"conform {report['target']}  [{report['shape']}; vocab {st['vocab']}, length {st['length']}, "
+             f"{len(st['positions'])} positions, seed {st['seed']}, profile {st.get('profile', 'own')}]")]
     if st.get("knobs"):
         lines.append("  knobs: " + ", ".join(f"{k['name']}={k['value']} ({k['source']})" for k in st["knobs"]))
     for key, cond in report["conditions"].items():

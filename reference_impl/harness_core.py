@@ -7,8 +7,9 @@ user code and the test streams, and `harness` (entry point, loading, text form) 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -16,12 +16,19 @@ Why each condition is measured the way it is:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from reference_impl import conditions as cd
-from reference_impl.harness_core import HarnessError, Prog, Target, guard, perturb, random_stream
+from reference_impl.harness_core import (
+    HarnessError,
+    Prog,
+    Target,
+    guard,
+    perturb,
+    random_stream,
+)
 
 BATCH_ROWS = 1024  # candidate streams per score_batch call
 

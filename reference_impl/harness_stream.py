@@ -9,12 +9,20 @@ measured (reading x_t and counting x_t before scoring it look the same from outs
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from reference_impl import conditions as cd
-from reference_impl.harness_core import HarnessError, Prog, Target, guard, perturb, validate_rows
+from reference_impl.harness_core import (
+    HarnessError,
+    Prog,
+    Target,
+    guard,
+    perturb,
+    validate_rows,
+)
 
 
 def _emit(pred: Any, vocab: int, t: int) -> np.ndarray:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import re
 import types
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +63,7 @@ def _top_level(source: str, wanted: tuple[str, ...]) -> list[ast.stmt]:
     starts = [i for i, line in enumerate(lines) if _HEADER.match(line)
               and not (i and lines[i - 1].startswith("@"))] + [len(lines)]
     nodes: list[ast.stmt] = []
-    for a, b in zip(starts, starts[1:]):
+    for a, b in itertools.pairwise(starts):
         block = "".join(lines[a:b])
         if any(name in block for name in wanted):
             try:

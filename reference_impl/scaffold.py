@@ -13,8 +13,8 @@ import ast
 import re
 from pathlib import Path
 
-_EVAL_NAME = re.compile(r"eval|ngram|ppm|ttt|mix|score|cache", re.I)
-_KNOB_NAME = re.compile(r"NGRAM|PPM|TTT|EVAL|CHUNK|BUCKET|STRIDE|SEQ_LEN|CACHE|MIX|ALPHA|ORDER|TABLE", re.I)
+_EVAL_NAME = re.compile(r"eval|ngram|ppm|ttt|mix|score|cache", re.IGNORECASE)
+_KNOB_NAME = re.compile(r"NGRAM|PPM|TTT|EVAL|CHUNK|BUCKET|STRIDE|SEQ_LEN|CACHE|MIX|ALPHA|ORDER|TABLE", re.IGNORECASE)
 _ENV_CALL = re.compile(r"""os\.environ\.get\(\s*['"]([A-Z0-9_]+)['"]\s*,\s*['"]?([^'")]*)['"]?\s*\)""")
 
 
@@ -44,7 +44,7 @@ def find_knobs(source: str) -> dict[str, str]:
 def find_eval_functions(source: str) -> list[tuple[str, str]]:
     """(name, argument list) of top-level functions whose name looks like evaluation, best guess first."""
     found: list[tuple[str, str]] = []
-    for m in re.finditer(r"^def (\w+)\((.*?)\)\s*(?:->[^:]*)?:", source, re.M | re.S):
+    for m in re.finditer(r"^def (\w+)\((.*?)\)\s*(?:->[^:]*)?:", source, re.MULTILINE | re.DOTALL):
         name, args = m.group(1), " ".join(m.group(2).split())
         if _EVAL_NAME.search(name):
             found.append((name, args))

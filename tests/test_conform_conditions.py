@@ -29,7 +29,7 @@ def test_trace_score_first_chunks_pass_and_report_that_the_mechanism_fired():
 
 
 @pytest.mark.parametrize("events,key,expected", [
-    ((("consumed", range(0, 6)), ("scored", range(1, 6))), "counted_before", [1, 2, 3, 4, 5]),
+    ((("consumed", range(6)), ("scored", range(1, 6))), "counted_before", [1, 2, 3, 4, 5]),
     ((("scored", 1), ("consumed", 4), ("scored", range(2, 6))), "lookahead", [2, 3]),
     ((("scored", range(1, 6)), ("consumed", range(6)), ("scored", [2, 5])), "rescored", [2, 5]),
     ((("scored", [1, 2, 5]),), "unscored", [3, 4]),
