@@ -38,7 +38,7 @@ the mechanism not exercised), 2 the target could not be run."""
 
 
 def _help_text() -> str:
-    from reference_impl.conditions import CANNOT_SEE, SEES, TITLES
+    from reference_impl.condition_text import CANNOT_SEE, SEES, TITLES
 
     rows = [f"  {k} {TITLES[k]}: sees {SEES[k]}; cannot see {CANNOT_SEE[k]}." for k in TITLES]
     return _HELP.format(conditions="\n".join(rows))
