@@ -98,7 +98,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from auditor.decode import decode_stub
+try:
+    from auditor.load.decode import decode_stub
+except ImportError:
+    from auditor.decode import decode_stub
 from reference_impl.record_glue import Tap, bigram_logprobs, load_definitions, make_standin_lm
 
 RECORD = Path(os.environ.get("CONFORM_RECORD", {str(folder)!r}))

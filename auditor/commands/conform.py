@@ -140,7 +140,10 @@ def _scaffold(args) -> int:
     """Write a wrapper skeleton around a record folder's eval (decoding, never running, its code)."""
     from pathlib import Path
 
-    from auditor.decode import DecodeError, decode_stub
+    try:  # the lead's restructure moves the decoder under auditor/load/
+        from auditor.load.decode import DecodeError, decode_stub
+    except ImportError:
+        from auditor.decode import DecodeError, decode_stub
     from reference_impl.scaffold import scaffold
 
     folder = Path(args.folder or "")
