@@ -53,9 +53,20 @@ ENTRIES: dict[str, Entry] = {
 
 
 def _ngram_scorer(vocab_size: int):
+    """The n-gram's gold-only scorer, reporting its score-then-count order to the harness's trace."""
     from reference_impl.ngram import NGramBackoff
 
-    return NGramBackoff(vocab_size, order=5).score
+    model = NGramBackoff(vocab_size, order=5)
+
+    def score(tokens, trace=None):
+        if trace is not None:
+            trace.consumed(0)  # the first token is context, never scored
+            for t in range(1, len(tokens)):  # each count includes only strictly earlier tokens
+                trace.scored(t)
+                trace.consumed(t)
+        return model.score(tokens)
+
+    return score
 
 
 def get(name: str) -> Entry:

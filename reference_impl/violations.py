@@ -34,7 +34,7 @@ def hashed_target_key_scorer(vocab_size: int, buckets: int = 64, order: int = 3,
     if buckets & mask:
         raise ValueError("buckets must be a power of two")
 
-    def score(tokens: np.ndarray) -> np.ndarray:
+    def score(tokens: np.ndarray, trace=None) -> np.ndarray:
         toks = [int(t) for t in tokens]
         ctx_counts = np.zeros(buckets, dtype=np.int64)
         full_counts = np.zeros(buckets, dtype=np.int64)
@@ -51,6 +51,9 @@ def hashed_target_key_scorer(vocab_size: int, buckets: int = 64, order: int = 3,
             out[t - 1] = math.log(p) if p > 0 else -math.inf
             ctx_counts[ctx_key] += 1
             full_counts[full_key] += 1
+            if trace is not None:  # score-first: the defect is normalization alone
+                trace.scored(t)
+                trace.consumed(t)
         return out
 
     return score
@@ -87,15 +90,19 @@ class UpdateBeforeScoreNGram(NGramBackoff):
 def update_before_score_scorer(vocab_size: int, order: int = 3):
     """C3 control, gold-only form: x_t is added to the cache, then scored."""
 
-    def score(tokens: np.ndarray) -> np.ndarray:
+    def score(tokens: np.ndarray, trace=None) -> np.ndarray:
         model = NGramBackoff(vocab_size, order=order, buckets=64)
         toks = [int(t) for t in tokens]
         out = np.empty(len(toks) - 1, dtype=np.float64)
         for t, tok in enumerate(toks):
             history = toks[:t]
             model.observe(tok)  # update first ...
+            if trace is not None:
+                trace.consumed(t)
             if t >= 1:
                 out[t - 1] = math.log(model.probs_after(history)[tok])  # ... then score
+                if trace is not None:
+                    trace.scored(t)
         return out
 
     return score
@@ -104,14 +111,21 @@ def update_before_score_scorer(vocab_size: int, order: int = 3):
 def two_pass_min_scorer(vocab_size: int, order: int = 3):
     """C4 control: keep the better of a score-first pass and a rescoring pass over the full cache."""
 
-    def score(tokens: np.ndarray) -> np.ndarray:
+    def score(tokens: np.ndarray, trace=None) -> np.ndarray:
         toks = [int(t) for t in tokens]
         first = NGramBackoff(vocab_size, order=order, buckets=64)
         pass1 = first.gold_logprobs(np.asarray(toks, dtype=np.int64))
+        if trace is not None:  # pass 1 is score-first ...
+            trace.consumed(0)
+            for t in range(1, len(toks)):
+                trace.scored(t)
+                trace.consumed(t)
         full = NGramBackoff(vocab_size, order=order, buckets=64)
         for tok in toks:
             full.observe(tok)
         pass2 = np.array([math.log(full.probs_after(toks[:t])[tok]) for t, tok in enumerate(toks)])
+        if trace is not None:  # ... pass 2 scores every position again with the full cache
+            trace.scored(range(1, len(toks)))
         return np.maximum(pass1, pass2)[1:]
 
     return score

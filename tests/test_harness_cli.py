@@ -33,6 +33,12 @@ SUBMITTER_FILE = textwrap.dedent('''
     def uniform(tokens):
         return np.full(len(tokens) - 1, -math.log(V))
 
+    def traced_uniform(tokens, vocab_size, trace=None):
+        if trace is not None:
+            trace.scored(range(1, len(tokens)))
+        return np.full(len(tokens) - 1, -math.log(vocab_size))
+
+
     class Unigram:
         def __init__(self, vocab_size):
             self.vocab_size = vocab_size
@@ -49,6 +55,44 @@ SUBMITTER_FILE = textwrap.dedent('''
 ''')
 
 
+CHUNKED_FILE = """import math
+import numpy as np
+
+V = 24
+
+""" + textwrap.dedent('''
+    CONFORM_KNOBS = {"CHUNK": {"default": 1000, "role": "chunk", "stress": 4},
+                     "BUCKETS": {"default": 1 << 20, "role": "table"}}
+
+    def chunked_cache(tokens, trace=None):
+        """Hashed (context, target) cache updated every CHUNK tokens into BUCKETS buckets."""
+        import os
+        chunk, buckets = int(os.environ["CHUNK"]), int(os.environ["BUCKETS"])
+        ctx, full = np.zeros(buckets), np.zeros(buckets)
+        out = []
+        for s in range(1, len(tokens), chunk):
+            idx = range(s, min(s + chunk, len(tokens)))
+            for t in idx:
+                c = ctx[int(tokens[t - 1]) % buckets]
+                f = full[(int(tokens[t - 1]) * 31 + int(tokens[t])) % buckets]
+                out.append(math.log(0.5 / V + 0.5 * min(f, c) / c if c else 1.0 / V))
+            if trace is not None:
+                trace.scored(idx)
+                trace.consumed(idx)
+            for t in idx:
+                ctx[int(tokens[t - 1]) % buckets] += 1
+                full[(int(tokens[t - 1]) * 31 + int(tokens[t])) % buckets] += 1
+        return np.array(out)
+''')
+
+
+@pytest.fixture
+def chunkfile(tmp_path):
+    p = tmp_path / "chunked.py"
+    p.write_text(CHUNKED_FILE)
+    return p
+
+
 @pytest.fixture
 def subfile(tmp_path):
     p = tmp_path / "sub.py"
@@ -60,6 +104,18 @@ def test_list_names_mixers_and_controls(capsys):
     assert main(["conform", "--list"]) == 0
     out = capsys.readouterr().out
     assert "ngram-backoff" in out and "violation-two-pass-min" in out and "FAIL (C4)" in out
+    assert "ppm-byte" in out and "vocab 256" in out
+    assert "need --vocab" in out
+
+
+def test_help_states_what_each_condition_test_sees(capsys):
+    with pytest.raises(SystemExit):
+        main(["conform", "--help"])
+    out = capsys.readouterr().out
+    for key in ("C1", "C2", "C3", "C4"):
+        assert f"  {key} " in out
+    assert out.count("; cannot see ") == 4
+    assert "length alone" in out and "scaffold" in out and "--profile stress" in out
 
 
 def test_list_json(capsys):
@@ -91,9 +147,46 @@ def test_submitter_file_gold_scorer_flagged(subfile, capsys):
     assert data["conditions"]["C2"]["max_sum"] > 1.5
 
 
-@pytest.mark.parametrize("name", ["uniform", "Unigram"])
+@pytest.mark.parametrize("name", ["traced_uniform", "Unigram"])
 def test_submitter_file_valid_targets_pass(subfile, capsys, name):
     assert main(["conform", f"{subfile}:{name}", *FAST]) == 0
+
+
+def test_gold_scorer_without_trace_is_incomplete_exit_three(subfile, capsys):
+    assert main(["conform", f"{subfile}:uniform", *FAST]) == 3
+    out = capsys.readouterr().out
+    assert "C3 score before update  N/M" in out and "verdict: INCOMPLETE (C3 not measured)" in out
+
+
+def test_own_settings_that_never_update_are_not_a_clean_certificate(chunkfile, capsys):
+    assert main(["conform", f"{chunkfile}:chunked_cache", *FAST]) == 3
+    out = capsys.readouterr().out
+    assert "chunk knob 1000 >= stream length 32" in out
+    assert "knobs: BUCKETS=1048576 (default), CHUNK=1000 (default)" in out
+
+
+def test_stress_profile_prints_its_settings_and_finds_the_collisions(chunkfile, capsys):
+    args = ["conform", f"{chunkfile}:chunked_cache", *FAST, "--profile", "stress", "--set", "BUCKETS=8"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "knobs: BUCKETS=8 (set), CHUNK=4 (stress)" in out
+    assert "C2 normalization        FAIL" in out and "C3 score before update  PASS" in out
+    assert "C4 single pass          PASS" in out
+    assert out.rstrip().endswith("--positions 2 --seed 0 --profile stress --set BUCKETS=8")
+    settings = json.loads(_json(args, capsys))["settings"]
+    assert all(t > 4 for t in settings["positions"])  # probes only after the first update
+
+
+def _json(args, capsys):
+    main([*args, "--format", "json"])
+    return capsys.readouterr().out
+
+
+def test_stress_needs_declared_knobs(subfile, capsys):
+    assert main(["conform", f"{subfile}:uniform", *FAST, "--profile", "stress"]) == 2
+    assert "CONFORM_KNOBS" in capsys.readouterr().err
+    assert main(["conform", f"{subfile}:uniform", *FAST, "--set", "oops"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
 
 
 def test_json_output_is_byte_identical(subfile, capsys):
