@@ -98,10 +98,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-try:
-    from auditor.load.decode import decode_stub
-except ImportError:
-    from auditor.decode import decode_stub
+from auditor.load.decode import decode_stub
 from reference_impl.record_glue import Tap, bigram_logprobs, load_definitions, make_standin_lm
 
 RECORD = Path(os.environ.get("CONFORM_RECORD", {str(folder)!r}))

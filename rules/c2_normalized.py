@@ -92,8 +92,41 @@ def claimed_mixture(ctx) -> list[Finding]:
                          mixture_mean=round(mean, 8))]
 
 
+ENTROPY_FLOOR_BPB = 0.5  # #959: claims below this on FineWeb are the red flag of an unnormalized cache
+
+
+def claimed_below_floor(ctx) -> list[Finding]:
+    """Log side: the claim sits below the entropy floor and far below the run's own neural evaluation.
+
+    No normalized predictor reaches under 0.5 bits per byte on FineWeb (#959); when the same run's neural
+    final line scores more than twice the claim, the difference comes from a cache or mixture evaluated
+    only at the realised token, whose 'probabilities' do not sum to 1 over the vocabulary (#886: ~277).
+    """
+    claim = ctx.submission.meta.val_bpb
+    if claim is None or not 0 < claim < ENTROPY_FLOOR_BPB or ctx.options.val_manifest is not None:
+        return []
+    pairs = []
+    for run in ctx.facts.distinct_runs:
+        finals = [p for p in run.phases if p.is_final]
+        low = min((p for p in finals if p.val_bpb < ENTROPY_FLOOR_BPB), key=lambda p: abs(p.val_bpb - claim),
+                  default=None)
+        neural = min((p for p in finals if p.val_bpb >= 2 * claim), key=lambda p: p.val_bpb, default=None)
+        if low is not None and neural is not None:
+            pairs.append((low, neural))
+    if not pairs:
+        return []
+    low, neural = pairs[0]
+    return [RULE.finding("fail", f"the claimed val_bpb {claim} is below the entropy floor ({ENTROPY_FLOOR_BPB} "
+                                 f"bits per byte, #959) and comes from the `{low.label}` evaluation, while the same "
+                                 f"run's neural `{neural.label}` scores {neural.val_bpb}: a gap this size comes from a "
+                                 f"cache or mixture scored only at the realised token, which is not a distribution "
+                                 f"over the vocabulary (#886 measured sums of ~277)",
+                         [p.evidence() for pair in pairs[:3] for p in pair], pattern="below_entropy_floor",
+                         runs=len(pairs))]
+
+
 def check(ctx) -> list[Finding]:
-    return check_code(ctx, RULE, _search, LOOKED_FOR) + claimed_mixture(ctx)
+    return check_code(ctx, RULE, _search, LOOKED_FOR) + claimed_mixture(ctx) + claimed_below_floor(ctx)
 
 
 RULE = Rule(

@@ -25,8 +25,14 @@ def _discarded(ca: CodeAnalysis, u: Event, s_line: int) -> Event | None:
     """The `del` / state-restore that throws the update away before the scoring, if any."""
     opt_names = {n for e in ca.of("opt") if e.func is u.func for n in e.data.names or []}
     fresh = {n for e in ca.of("fresh") if e.func is u.func for n in e.data.names or []}
+    passed = set(u.data.argnames or []) if u.data.via else None  # what a called adapter could have changed
     for e in ca.of("del", "restore"):
         if e.func is not u.func or not (u.line < e.line < s_line):
+            continue
+        if passed is not None:  # an update inside a call is thrown away only with the objects it was given
+            touched = set(e.data.names or []) if e.kind == "del" else {(e.data.obj or "").split(".")[0]}
+            if touched & passed:
+                return e
             continue
         if e.kind == "restore":
             return e

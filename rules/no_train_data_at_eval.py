@@ -66,7 +66,10 @@ def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
         if r.line <= end or any(r.in_loop(u.loops[0]) for u in mine if u.loops):
             continue
         seen.add((r.path, r.line))
-        started = [s for s in ca.of("score") if s.func is r.func and "val" in s.labels and end < s.line < r.line]
+        scores = [s for s in ca.of("score") if s.func is r.func and "val" in s.labels and s.line > end]
+        started = [s for s in scores if s.line < r.line]
+        if any(s.line > r.line for s in scores):
+            started = []  # read between a diagnostic evaluation and the scored one: post-training work (GPTQ)
         name = f"{r.data.via_name or ''} {r.data.how or ''} {r.text}"
         if started:
             out.append(graded(RULE, ca, ca.reach(r), "warn", "medium",

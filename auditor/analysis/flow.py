@@ -45,6 +45,9 @@ _NOT_TARGET = re.compile(r"^(y_?(hat|pred|logits?|prob\w*|lp|logp|mix\w*|hint\w*
                          r"start|end|pos|idx|dim|size|len|scale|shift|ema|loss\w*|nll\w*|out\w*))$")
 _VAL_NAME = re.compile(r"(^|_)(val|valid|validation)_?(tokens?|toks?|ids|data|stream|seq|set|files|pattern|"
                        r"path|shards?|tokens_idx)$")
+# resets of the compiler, caches, timers and counters: they do not throw adapted weights away
+_NOT_STATE_RESET = re.compile(r"(^|\.)(_dynamo|dynamo|compiler|cuda|_inductor|inductor)(\.|$)|peak|stats|timer|clock",
+                              re.I)
 _TRAIN_NAME = re.compile(r"^(train_?(files|pattern|glob|shards?|paths?|tokens|stream|loader|data|dir))$")
 _WEIGHT_NAME = re.compile(r"(^|_)(alpha|lam|lamb|lambda|lmbda|gate|beta|w|wt|weight|mix|coef|coeff|trust|conf)(_|$|\d)",
                           re.I)
@@ -808,7 +811,7 @@ class FlowAnalyzer:
                     self.emit("update", node, idx | {"count"}, table=obj, how=leaf)
             elif leaf in _STATE_UPDATE and _STATE_OBJ.search(obj.rsplit(".", 1)[-1] or "") and allargs & {VAL, TGT}:
                 self.emit("update", node, allargs | {"count"}, table=obj, how=f".{leaf}()")
-            if re.match(r"_?reset", leaf):
+            if re.match(r"_?reset", leaf) and not _NOT_STATE_RESET.search(f"{obj}.{leaf}"):
                 self.emit("restore", node, obj=obj)
             if leaf in ("append", "extend") and _SCORE_LIST.search(obj.rsplit(".", 1)[-1] or "") \
                     and allargs & {VAL, GOLD, NLL, TGT}:
@@ -831,6 +834,7 @@ class FlowAnalyzer:
         callees, bound, cls = self._resolve(node.func)
         if callees or cls:
             self.emit("call", node, allargs, key="call", callees=callees, cls=cls)
+        self._passed_functions(node, callees or [], args, kws)
         if callees:
             out: set[str] = set()
             for callee in callees:
@@ -916,6 +920,18 @@ class FlowAnalyzer:
             else:
                 out.add(l)
         return out
+
+    def _passed_functions(self, node: ast.Call, callees: list, args: list[frozenset],
+                          kws: dict[str | None, frozenset]) -> None:
+        """A project function passed as a positional argument is called with the arguments after it (the
+        `timed_eval(label, eval_val, h, model, ...)` pattern): its effects happen at this call."""
+        for i, a in enumerate(node.args):
+            if not isinstance(a, (ast.Name, ast.Attribute)):
+                continue
+            passed, pbound, _ = self._resolve(a)
+            for fn in passed or []:
+                if fn not in callees:
+                    self._apply_summary(node, fn, pbound, args[i + 1:], kws)
 
     def _apply_summary(self, node: ast.Call, callee: "Func", bound: bool, args: list[frozenset],
                        kws: dict[str | None, frozenset]) -> None:

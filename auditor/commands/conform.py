@@ -140,10 +140,7 @@ def _scaffold(args) -> int:
     """Write a wrapper skeleton around a record folder's eval (decoding, never running, its code)."""
     from pathlib import Path
 
-    try:  # the lead's restructure moves the decoder under auditor/load/
-        from auditor.load.decode import DecodeError, decode_stub
-    except ImportError:
-        from auditor.decode import DecodeError, decode_stub
+    from auditor.load.decode import DecodeError, decode_stub
     from reference_impl.scaffold import scaffold
 
     folder = Path(args.folder or "")

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-try:  # the auditor's bounded stub decoder (moved under auditor/load/ by the restructure)
-    from auditor.load.decode import decode_stub
-except ImportError:
-    from auditor.decode import decode_stub
+from auditor.load.decode import decode_stub
 from reference_impl.record_glue import Tap, bigram_logprobs, load_definitions
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "corpus"

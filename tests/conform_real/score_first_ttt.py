@@ -24,10 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-try:  # the auditor's bounded stub decoder (moved under auditor/load/ by the restructure)
-    from auditor.load.decode import decode_stub
-except ImportError:
-    from auditor.decode import decode_stub
+from auditor.load.decode import decode_stub
 from reference_impl.record_glue import Tap, load_definitions, make_standin_lm
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "corpus"
