@@ -20,6 +20,10 @@ def no_code(rule: Rule, ca: CodeAnalysis) -> list[Finding] | None:
     """The finding to return when there is nothing to analyse (else None)."""
     if ca.python_files or ca.c_files:
         return None
+    if ca.unreadable and set(ca.unreadable) == set(ca.parse_errors):
+        bad = ", ".join(sorted(ca.parse_errors))
+        return [rule.finding("info", f"not checked: {bad} does not parse (FILES reports it)",
+                             unreadable=sorted(ca.unreadable))]
     if ca.unreadable:
         bad = ", ".join(f"{p} ({why})" for p, why in sorted(ca.unreadable.items()))
         return [rule.finding("warn", f"the code could not be analysed: {bad}; check this rule by hand",

@@ -6,7 +6,7 @@ from auditor.core.model import Finding
 from rules._util import run_label
 from auditor.core.contract import Rule, RuleContext
 from rules._cite import README_RULES, issue, pr
-from rules._canon import CANONICAL_TRAIN_SHARDS
+from rules._canon import CANONICAL_TRAIN_SHARDS, EXPORTS, match_export
 
 EXPLANATION = """
 Validation data may not be used during training, neither directly nor compressed into the artifact
@@ -16,6 +16,16 @@ fingerprint is a train shard count far above the canonical 80 (e.g. 1,499) and a
 `datasets/datasets` path. The auditor reports shard counts above the canonical download and fails
 the combined fingerprint. Code-level use of validation tokens in training is checked by C3_SCORE_FIRST.
 """
+
+
+def _tokens_per_text(run) -> float:
+    """How many more tokens (so shards) the run's tokenizer makes of the same text than sp1024, whose
+    export the canonical 80-shard download is: a byte-level dataset needs ~2.4x the shards."""
+    if run.val_tokens is None:
+        return 1.0
+    export, _ = match_export(int(run.val_tokens.value))
+    base = EXPORTS[0].raw_targets_max
+    return max(1.0, export.raw_targets_max / base) if export is not None else 1.0
 
 
 def check(ctx: RuleContext) -> list[Finding]:
@@ -33,7 +43,7 @@ def check(ctx: RuleContext) -> list[Finding]:
             out.append(RULE.finding("fail", f"{label}: {n:,} train shards from a doubled `datasets/datasets` path: the "
                                             "fingerprint of data prepared with validation documents in training",
                                     [ts.evidence()], train_shards=n))
-        elif n > 5 * CANONICAL_TRAIN_SHARDS:
+        elif n > 5 * CANONICAL_TRAIN_SHARDS * _tokens_per_text(run):
             out.append(RULE.finding("warn", f"{label}: {n:,} train shards (canonical download: 80); check how the data "
                                             "was prepared and that no validation document is in them",
                                     [ts.evidence()], train_shards=n))

@@ -38,18 +38,22 @@ def check(ctx: RuleContext) -> list[Finding]:
     if listed:
         out.append(RULE.finding("warn", "submission.json lists seed(s) with no log: " + ", ".join(map(str, listed)),
                                 [Evidence(sub.meta.path, sub.meta.line_of.get("seeds"))], missing=listed))
-    for attr, what in (("val_tokens", "validation token count"), ("world_size", "world size"),
-                       ("code_bytes", "logged code size")):
+    # A different validation token count or world size is a different configuration; a different logged
+    # code size is an edited script (a comment, a log line), which CLAIM_CONSISTENCY reports.
+    for attr, what, sev in (("val_tokens", "validation token count", "warn"), ("world_size", "world size", "warn"),
+                            ("code_bytes", "logged code size", "info")):
         values = {getattr(r, attr).value for r in runs if getattr(r, attr) is not None}
         if len(values) > 1:
-            out.append(RULE.finding("warn", f"runs differ in {what}: {', '.join(str(v) for v in sorted(values))}; "
-                                            "are they one configuration?",
+            out.append(RULE.finding("info" if non_record else sev,
+                                    f"runs differ in {what}: {', '.join(str(v) for v in sorted(values))}; "
+                                    "are they one configuration?",
                                     [getattr(r, attr).evidence() for r in runs if getattr(r, attr) is not None]))
     labels = {ctx.facts.score(r).label for r in runs}
     if len(labels) > 1:
-        out.append(RULE.finding("warn", "runs end on different score lines: " + ", ".join(sorted(labels)),
+        out.append(RULE.finding("info" if non_record else "warn",
+                                "runs end on different score lines: " + ", ".join(sorted(labels)),
                                 [ctx.facts.score(r).evidence() for r in runs]))
-    if not [f for f in out if f.severity in ("fail", "warn")]:
+    if not [f for f in out if f.severity in ("fail", "warn")] and n >= 3:
         out.append(RULE.finding("pass", f"{n} distinct seeds ({', '.join(map(str, seeds))}) with consistent runs",
                                 seeds=seeds))
     return out

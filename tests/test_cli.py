@@ -36,7 +36,8 @@ def test_run_fail_exit_one_and_json_shape(tmp_path, capsys):
 
 
 def test_needs_review_exit_three(tmp_path):
-    folder = write_record(tmp_path, log_kwargs={"code_bytes": 99})
+    # one seed evaluated on a different validation token count: one configuration? (SEEDS warn)
+    folder = write_record(tmp_path, per_seed_kwargs={42: {"tokens": 40_540_160 - 2048}})
     assert main(["run", str(folder), "--out", str(tmp_path / "r.md")]) == 3
     assert "NEEDS_REVIEW" in (tmp_path / "r.md").read_text()
 

@@ -46,7 +46,9 @@ def test_hessian_sdclip_over_cap_on_every_seed():
 
 def test_val_loss_key_holding_bpb():
     result = audit("2026-03-20_10L_Int5MLP_MuonWD04_SWA50")
-    assert any("holds a BPB value" in f.message for f in rule(result, "CLAIM_CONSISTENCY", "warn"))
+    # the claim is backed (it is the logs' BPB mean), filed under the wrong key: a note, not a review item
+    assert any("holds a BPB value" in f.message for f in rule(result, "CLAIM_CONSISTENCY", "info"))
+    assert any("wrong key" in f.message for f in rule(result, "SUBMISSION_JSON", "info"))
     runs = sorted(result.submission.runs, key=lambda r: r.seed.value)
     assert [(r.seed.value, r.score_phase.val_bpb) for r in runs] == [
         (42, 1.14271194), (1337, 1.14298416), (2024, 1.14260369)]
@@ -54,9 +56,9 @@ def test_val_loss_key_holding_bpb():
 
 def test_xnor_folder_without_submission_json():
     result = audit("2026-04-05_118M_XNOR-Net_FP8_1024D_10L")
-    # a non-record write-up: a missing json is for a maintainer to confirm, not a failed record
-    assert any("no submission.json" in f.message for f in rule(result, "FILES", "warn"))
-    assert result.submission.meta.path is None and result.verdict == "NEEDS_REVIEW"
+    # a non-record write-up (held to the size cap, not the record bar): a missing json is noted
+    assert any("no submission.json" in f.message for f in rule(result, "FILES", "info"))
+    assert result.submission.meta.path is None and result.facts.non_record
 
 
 def test_dgattention_over_cap_and_no_final_line():

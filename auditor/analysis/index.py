@@ -72,6 +72,7 @@ class ProgramIndex:
         self.funcs: list[Func] = []
         self.methods_by_name: dict[str, list[Func]] = {}
         self.parse_errors: dict[str, str] = {}
+        self.parse_error_lines: dict[str, int | None] = {}
         self.cache: dict = {}  # per-node facts reused across fixpoint rounds (keyed by node identity)
         self.long_strings: dict[str, list[ast.Constant]] = {}
         self.class_nodes: dict[tuple[str, str], ast.ClassDef] = {}
@@ -81,6 +82,7 @@ class ProgramIndex:
         res = parse_source(text, path)  # 3.12 syntax too (the auditor runs on 3.11)
         if not res.ok:
             self.parse_errors[path] = f"SyntaxError: {res.error} (line {res.error_line})"
+            self.parse_error_lines[path] = res.error_line
             return None
         tree = res.tree
         p = PurePosixPath(path)

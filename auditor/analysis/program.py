@@ -49,6 +49,7 @@ class CodeAnalysis:
     python_files: list[str] = field(default_factory=list)
     c_files: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
+    parse_errors: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # no Python parses these
     entry: str | None = None
     rounds: int = 0
     elapsed_s: float = 0.0
@@ -164,6 +165,7 @@ def analyze(sub: Submission) -> CodeAnalysis:
             mod = index.add(cf.path, cf.text)
             if mod is None:
                 ca.unreadable[cf.path] = index.parse_errors.get(cf.path, "does not parse")
+                ca.parse_errors[cf.path] = (ca.unreadable[cf.path], index.parse_error_lines.get(cf.path))
                 continue
             envm.add_module(cf.path, mod.tree, cf.text)
             ca.python_files.append(cf.path)
