@@ -1,18 +1,19 @@
-"""PPM throughput, each ratio measured in one run against the plain implementation (issue #8).
+"""PPM throughput, each ratio measured in one run against the plain implementation (issues #8, #16).
 
-byte   byte PPM-D (order 5, exclusion): vectorised numpy (median of 3 runs) vs the sequential dict oracle
-       on the same text (default 4 MB). Both outputs are compared (max |diff|) before the ratio is printed.
-       Target: >= 20x, i.e. about >= 2.5 MB/s (the 151 MB validation text in <= 60 s).
-byte-mem  the vectorised byte path alone at --mb, with the process's peak RSS (memory per input byte).
+byte   byte PPM-D (order 5, exclusion), issue #16: the default path (the numba trie kernel, or numpy where
+       numba is absent) on --mb MB (151 = the validation set), printing seconds (wall and CPU), MB/s, peak
+       RSS and the trie's state per input byte; then the oracle, the trie and the numpy path on an
+       --oracle-mb prefix: max |diff| and CPU-time ratios from the same run. Target: 151 MB in <= 60 s.
 token  token-normalised PPM: the batched trie scorer vs the naive loop (one PPM call per token and
        byte) at the same positions after a warm history; rows compared before the ratio is printed.
        Target: >= 10x. Prints the projected time for 40.5 M positions x the vocabulary on this machine.
        A GPU figure is printed only when measured (--device cuda on a CUDA host): no guessed numbers.
 
-Text: Jane Austen (the project's cached Debian package) when present, else the seeded generator, or
---text FILE. Not a test: timings depend on the machine and its load.
+Text: Jane Austen (the project's cached Debian package, 4.0 MB) when present, else the seeded generator,
+or --text FILE; past the source's size, seeded word-substituted copies (`mutated_text`, or --fill repeat).
+Not a test: timings depend on the machine and its load.
 
-    .venv/bin/python benchmarks/bench_ppm.py [byte|byte-mem|token|all] [--mb 4] [--vocab 8192] [--device cpu]
+    python benchmarks/bench_ppm.py [byte|token|all] [--mb 151] [--oracle-mb 4] [--vocab 8192] [--device cpu]
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import time
 import numpy as np
 import torch
 
-from reference_impl.ppm import bits_per_byte, byte_ppm_logprobs_fast, byte_ppm_logprobs_reference
+from reference_impl import ppm_kernel
+from reference_impl.ppm import bits_per_byte, byte_ppm_logprobs_fast, byte_ppm_logprobs_reference, default_backend
 from reference_impl.ppm_token import PieceTable, TokenPPM, naive_token_logprobs
 from reference_impl.text_sources import austen_documents, generated_documents
 
@@ -57,12 +59,40 @@ class Clock:
         return False
 
 
-def byte_text(docs: list[str], mb: float) -> bytes:
+def mutated_text(docs: list[str], n: int, p: float = 0.3, seed: int = 0) -> bytes:
+    """`n` bytes: the source once, then copies of it in which a seeded 30% of the words are replaced (half by
+    another word of the source, 40% by a splice of two words' halves, 10% by a word with digits appended).
+
+    Why not plain repetition: after the first copy every context would already be known, which makes PPM
+    unrealistically cheap (fewer escapes, a state that stops growing). The copies keep the source's
+    byte statistics while adding new contexts all the way through (order-5 PPM: ~2.06 bpb on Austen).
+    """
+    text = "\n".join(docs)
+    words = np.array(text.split(" "), dtype=object)
+    rng = np.random.default_rng(seed)
+    out, total = [text.encode("utf-8")], len(text.encode("utf-8"))
+    while total < n:
+        cp = words.copy()
+        pos = np.flatnonzero(rng.random(len(cp)) < p)
+        a = words[rng.integers(0, len(words), len(pos))].tolist()
+        b = words[rng.integers(0, len(words), len(pos))].tolist()
+        kind = rng.random(len(pos)).tolist()
+        cp[pos] = [x if k < 0.5 else x[: (len(x) + 1) // 2] + y[len(y) // 2:] if k < 0.9 else x + str(k)[3:6]
+                   for x, y, k in zip(a, b, kind)]
+        chunk = " ".join(cp.tolist()).encode("utf-8")
+        out.append(chunk)
+        total += len(chunk) + 1
+    return b"\n".join(out)[:n]
+
+
+def byte_text(docs: list[str], mb: float, kind: str = "mutate") -> bytes:
     text = "\n".join(docs).encode("utf-8")
     n = int(mb * 1e6)
     if len(text) < n:
-        print(f"[byte] note: source has only {len(text):,} bytes; repeating it to reach {n:,}")
-        text = (text * (n // len(text) + 1))
+        print(f"[byte] source has {len(text):,} bytes; "
+              + ("repeating it" if kind == "repeat" else "appending seeded word-substituted copies")
+              + f" to reach {n:,}")
+        return (text * (n // len(text) + 1))[:n] if kind == "repeat" else mutated_text(docs, n)
     return text[:n]
 
 
@@ -70,48 +100,46 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # ru_maxrss is KiB on Linux
 
 
-def bench_byte_memory(docs: list[str], label: str, mb: float) -> None:
-    """Vectorised path only (default settings), with the process's peak RSS: the memory figure for `mb`."""
-    text = byte_text(docs, mb)
+def bench_byte(docs: list[str], label: str, mb: float, oracle_mb: float, kind: str) -> None:
+    """The default path at the full size (time, MB/s, peak memory), then every path against the oracle on a
+    prefix (max |diff| and CPU-time ratios measured in the same run)."""
+    text = byte_text(docs, mb, kind)
+    backend = default_backend()
+    print(f"[byte] {len(text):,} bytes of {label} ({kind if len(text) > 4_100_000 else 'as is'}); order 5, "
+          f"exclusion; backend {backend}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
+    byte_ppm_logprobs_fast(text[:10_000])  # warm-up (numba compiles or loads its cache here)
     before = peak_rss_gb()
+    stats: dict = {}
     with Clock() as cf:
-        fast = byte_ppm_logprobs_fast(text, order=5, exclusion=True)
+        fast = byte_ppm_logprobs_fast(text, order=5, exclusion=True, stats=stats)
     peak = peak_rss_gb()
-    print(f"[byte, fast only] {len(text):,} bytes of {label}; order 5, exclusion: cpu {cf.cpu:.2f} s "
-          f"({len(text) / cf.cpu / 1e6:.2f} MB/s), {bits_per_byte(fast):.4f} bpb; peak RSS {peak:.2f} GB "
-          f"(before: {before:.2f} GB) = {(peak - before) * 1e9 / len(text):.0f} bytes per input byte")
-
-
-def bench_byte(docs: list[str], label: str, mb: float) -> None:
-    text = byte_text(docs, mb)
-    print(f"[byte] {len(text):,} bytes of {label}; order 5, exclusion; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cpus")
-    byte_ppm_logprobs_fast(text[:100_000])  # warm-up
-    # The vectorised path is memory-bound, so other jobs on a shared host swing its CPU time more than the
-    # oracle's (one long run that averages the load): take the median of three runs and show all three.
-    runs = []
-    for _ in range(3):
-        with Clock() as c:
-            fast = byte_ppm_logprobs_fast(text, order=5, exclusion=True)
-        runs.append(c)
-    cf = sorted(runs, key=lambda c: c.cpu)[1]
-    print(f"  vectorised numpy : wall {cf.wall:7.2f} s  cpu {cf.cpu:7.2f} s  {len(text) / cf.cpu / 1e6:5.2f} MB/s (cpu)"
-          f"  ({bits_per_byte(fast):.4f} bpb); median of cpu {', '.join(f'{c.cpu:.2f}' for c in runs)} s")
-    with Clock() as cp:
-        part = byte_ppm_logprobs_fast(text, order=5, exclusion=True, max_chunk=max(len(text) // 8, 1))
-    print(f"  vectorised, partitioned by previous byte (the path above max_chunk, e.g. for 151 MB): "
-          f"cpu {cp.cpu:7.2f} s  {len(text) / cp.cpu / 1e6:5.2f} MB/s")
+    print(f"  full size        : wall {cf.wall:7.2f} s  cpu {cf.cpu:7.2f} s  {len(text) / cf.cpu / 1e6:5.2f} MB/s (cpu), "
+          f"{len(text) / cf.wall / 1e6:5.2f} MB/s (wall); {bits_per_byte(fast):.4f} bpb "
+          f"(target <= 60 s: {'met' if max(cf.cpu, cf.wall) <= 60 else 'cpu met' if cf.cpu <= 60 else 'MISSED'})")
+    print(f"  memory           : peak RSS {peak:.2f} GB (before the call {before:.2f} GB: text, interpreter); "
+          f"{(peak - before) * 1e9 / len(text):.1f} bytes per input byte during the call (8 of them the output)")
+    if stats:
+        used = stats["entries"] * ppm_kernel.ENTRY_BYTES
+        print(f"  trie state       : {stats['entries']:,} entries ({stats['entries'] / len(text):.3f} per input byte) "
+              f"x {ppm_kernel.ENTRY_BYTES} B = {used / 1e9:.2f} GB in use ({used / len(text):.1f} B per input byte; "
+              f"worst case, random bytes: {6 * ppm_kernel.ENTRY_BYTES} B); {stats['capacity']:,} entries reserved "
+              f"(untouched pages cost no memory)")
+    del fast
+    if oracle_mb <= 0:
+        return
+    pre = text[: int(oracle_mb * 1e6)]
     with Clock() as cr:
-        ref = byte_ppm_logprobs_reference(text, order=5, exclusion=True)
-    print(f"  sequential dicts : wall {cr.wall:7.2f} s  cpu {cr.cpu:7.2f} s  {len(text) / cr.cpu / 1e6:5.2f} MB/s (cpu)")
-    diff = float(max(np.max(np.abs(fast - ref)), np.max(np.abs(part - ref))))
-    ratio = cr.cpu / cf.cpu
-    print(f"  max |diff| = {diff:.2e};  speed-up {ratio:.1f}x cpu, {cr.wall / cf.wall:.1f}x wall "
-          f"(target >= 20x: {'met' if ratio >= 20 else 'MISSED'})")
-    proj = VAL_BYTES / (len(text) / cp.cpu)
-    print(f"  partitioned speed-up {cr.cpu / cp.cpu:.1f}x cpu; projected 151 MB validation text (partitioned path), "
-          f"this machine: {proj:,.0f} s cpu (target <= 60 s: {'met' if proj <= 60 else 'MISSED'}); "
-          f"load average now {os.getloadavg()[0]:.1f}")
+        ref = byte_ppm_logprobs_reference(pre, order=5, exclusion=True)
+    print(f"  oracle (dicts)   : {len(pre):,}-byte prefix: wall {cr.wall:7.2f} s  cpu {cr.cpu:7.2f} s  "
+          f"{len(pre) / cr.cpu / 1e6:5.2f} MB/s (cpu)")
+    for name in ([backend] if backend == "sort" else [backend, "sort"]):
+        with Clock() as cb:
+            got = byte_ppm_logprobs_fast(pre, order=5, exclusion=True, backend=name)
+        diff = float(np.max(np.abs(got - ref)))
+        same = "bit-identical" if np.array_equal(got, ref) else "not bit-identical"
+        print(f"  {name:<6} on prefix : wall {cb.wall:7.2f} s  cpu {cb.cpu:7.2f} s  {len(pre) / cb.cpu / 1e6:5.2f} MB/s "
+              f"(cpu); max |diff| vs oracle {diff:.2e} ({same}); {cr.cpu / cb.cpu:.1f}x the oracle (cpu), "
+              f"{cr.wall / cb.wall:.1f}x (wall)")
 
 
 def build_table(docs: list[str], vocab: int, workdir: str) -> PieceTable:
@@ -196,9 +224,13 @@ def bench_token(docs: list[str], label: str, vocab: int, history: int, positions
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="?", default="all", choices=["byte", "byte-mem", "token", "all"])
+    ap.add_argument("which", nargs="?", default="all", choices=["byte", "token", "all"])
     ap.add_argument("--text", help="UTF-8 text file (paragraphs separated by blank lines)")
-    ap.add_argument("--mb", type=float, default=4.0, help="MB (10^6 bytes) of text for the byte benchmark")
+    ap.add_argument("--mb", type=float, default=4.0, help="MB (10^6 bytes) of text for the byte benchmark "
+                    "(151 = the validation set's size)")
+    ap.add_argument("--oracle-mb", type=float, default=4.0, help="prefix compared with the oracle (0: skip)")
+    ap.add_argument("--fill", choices=["mutate", "repeat"], default="mutate",
+                    help="how text past the source's size is made (see mutated_text)")
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--history", type=int, default=20_000, help="tokens observed before timing")
     ap.add_argument("--positions", type=int, default=32, help="positions scored by the trie")
@@ -209,9 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     docs, label = load_docs(args.text)
     print(f"torch threads {torch.get_num_threads()} (token scorer uses 1 on CPU); cpus {os.cpu_count()}")
     if args.which in ("byte", "all"):
-        bench_byte(docs, label, args.mb)
-    if args.which == "byte-mem":
-        bench_byte_memory(docs, label, args.mb)
+        bench_byte(docs, label, args.mb, args.oracle_mb, args.fill)
     if args.which in ("token", "all"):
         bench_token(docs, label, args.vocab, args.history, args.positions, min(args.naive_positions, args.positions),
                     args.device, args.batch)
