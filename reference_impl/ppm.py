@@ -2,9 +2,11 @@
 
 Why several: the sequential dict version is short enough to read against the definition below and serves
 as the oracle; `byte_ppm_logprobs_fast` is what a reviewer runs over a whole validation set. It has one
-path for every input size: the compiled context-trie kernel (`ppm_kernel`, numba; bit-identical to the
-oracle, ~20 bytes of state per distinct context entry), or, where numba is not installed, the numpy
-single-sort method (`ppm_sort`; equal to ~1e-15, ~130 bytes per input byte, inputs up to 134 MB).
+path for every input size: a sequential kernel compiled with numba, bit-identical to the oracle, whose
+state grows with the distinct contexts only — `ppm_gram` (entries found by hashing their byte grams, so
+lookups are prefetched; orders <= 6, 32 bytes per entry) or `ppm_kernel` (a pointer trie, any order, 20
+bytes per entry). Where numba is not installed, the numpy single-sort method (`ppm_sort`; equal to
+~1e-15, ~130 bytes per input byte, inputs up to 134 MB).
 
 Definition (bit-reproducible). For the byte at position i, orders k = min(K, i) .. 0 are tried with
 context = the previous k bytes; unseen contexts are skipped. In a context with counts c(s), total n and
@@ -26,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from reference_impl import ppm_kernel, ppm_sort
+from reference_impl import ppm_gram, ppm_kernel, ppm_sort
 
 MAX_FAST_ORDER = ppm_sort.MAX_SORT_ORDER  # the numpy path's limit; the trie has none
 
@@ -145,31 +147,40 @@ def byte_ppm_distributions(data: bytes, order: int = 5, exclusion: bool = True) 
 # --------------------------------------------------------------------------------------------------
 
 
-def default_backend() -> str:
-    """'trie' (compiled kernel) when numba is installed, else 'sort' (numpy)."""
-    return "trie" if ppm_kernel.HAVE_NUMBA else "sort"
+BACKENDS = ("gram", "trie", "sort", "gram-python", "trie-python")
+
+
+def default_backend(order: int = 5) -> str:
+    """'gram' (compiled, prefetching hash kernel) for orders <= 6 when numba is installed, 'trie' (compiled
+    list trie, any order) above that, else 'sort' (numpy)."""
+    if not ppm_kernel.HAVE_NUMBA:
+        return "sort"
+    return "gram" if order <= ppm_gram.MAX_GRAM_ORDER else "trie"
 
 
 def byte_ppm_logprobs_fast(
     data: bytes, order: int = 5, exclusion: bool = True, backend: str | None = None,
     max_elems: int = 1 << 22, progress: Callable[[str], None] | None = None, stats: dict | None = None,
 ) -> np.ndarray:
-    """PPM-D natural-log probabilities, equal to `byte_ppm_logprobs_reference` (bit-identical with 'trie').
+    """PPM-D natural-log probabilities, equal to `byte_ppm_logprobs_reference` (bit-identical except 'sort').
 
-    backend: 'trie' (numba kernel, any size up to 2 GiB), 'sort' (numpy, up to 134 MB, order <= 12),
-    'trie-python' (the kernel uncompiled: slow, for tests without numba), None = `default_backend()`.
-    `stats` receives the trie's entry count and state bytes.
+    backend: 'gram' (numba, orders <= 6, any size up to 2 GiB; the fastest), 'trie' (numba, any order,
+    20 instead of 32 bytes per entry), 'sort' (numpy, up to 134 MB, order <= 12; ~1e-15), and the two
+    kernels uncompiled as 'gram-python' / 'trie-python' (slow; tests where numba is absent).
+    None = `default_backend(order)`. `stats` receives the kernel's entry count and state bytes.
     """
     raw = _check(data, order)
-    backend = backend or default_backend()
-    if backend not in ("trie", "sort", "trie-python"):
-        raise ValueError(f"unknown PPM backend {backend!r}")
+    backend = backend or default_backend(order)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown PPM backend {backend!r}; one of {', '.join(BACKENDS)}")
     if len(raw) == 0:
         return np.zeros(0, dtype=np.float64)
     if backend == "sort":
         return ppm_sort.sort_logprobs(np.frombuffer(raw, dtype=np.uint8), order, exclusion, max_elems)
-    return ppm_kernel.trie_logprobs(raw, order, exclusion, compiled=backend == "trie", progress=progress,
-                                    stats=stats)
+    compiled = not backend.endswith("-python")
+    if backend.startswith("gram"):
+        return ppm_gram.gram_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats)
+    return ppm_kernel.trie_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats)
 
 
 def byte_ppm_logprobs(data: bytes, order: int = 5, exclusion: bool = True) -> np.ndarray:

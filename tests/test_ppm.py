@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from reference_impl import ppm_kernel
+from reference_impl import ppm_gram, ppm_kernel
 from reference_impl.ppm import (
     bits_per_byte,
     byte_ppm_distributions,
@@ -49,7 +49,8 @@ def test_oracle_hand_computed_all_excluded_context_is_skipped():
     assert got[3] == pytest.approx(math.log(0.5 * 0.25 / 6 / 256), abs=1e-12)
 
 
-BACKENDS = ["sort", "trie-python"] + (["trie"] if ppm_kernel.HAVE_NUMBA else [])
+COMPILED = ["gram", "trie"] if ppm_kernel.HAVE_NUMBA else []
+BACKENDS = ["sort", "trie-python", "gram-python"] + COMPILED
 
 
 def test_public_function_is_the_fast_path_and_matches_oracle():
@@ -58,32 +59,36 @@ def test_public_function_is_the_fast_path_and_matches_oracle():
     assert got.dtype == np.float64 and got.shape == (5000,)
     ref = byte_ppm_logprobs_reference(text)
     assert np.max(np.abs(got - ref)) < 1e-9
-    assert default_backend() == ("trie" if ppm_kernel.HAVE_NUMBA else "sort")
+    assert default_backend() == ("gram" if ppm_kernel.HAVE_NUMBA else "sort")
+    assert default_backend(7) == ("trie" if ppm_kernel.HAVE_NUMBA else "sort")
     if ppm_kernel.HAVE_NUMBA:
-        assert np.array_equal(got, ref)  # the trie kernel repeats the oracle's float operations exactly
+        assert np.array_equal(got, ref)  # the kernels repeat the oracle's float operations exactly
 
 
 @pytest.mark.parametrize("exclusion", [True, False])
 @pytest.mark.parametrize("order", [0, 1, 2, 3, 5, 7, 8])
-@pytest.mark.parametrize("backend", ["sort", "trie"])
+@pytest.mark.parametrize("backend", ["sort", "trie", "gram"])
 def test_fast_matches_oracle_on_generated_text(order, exclusion, backend):
-    if backend == "trie" and not ppm_kernel.HAVE_NUMBA:
+    if backend != "sort" and not ppm_kernel.HAVE_NUMBA:
         pytest.skip("numba not installed")
+    if backend == "gram" and order > 6:
+        pytest.skip("gram kernel: orders <= 6")
     text = _generated_text(6000, seed=order)
     fast = byte_ppm_logprobs_fast(text, order=order, exclusion=exclusion, backend=backend, max_elems=61)
     ref = byte_ppm_logprobs_reference(text, order=order, exclusion=exclusion)
-    if backend == "trie":
-        assert np.array_equal(fast, ref)
-    else:
+    if backend == "sort":
         assert np.max(np.abs(fast - ref)) < 1e-9
+    else:
+        assert np.array_equal(fast, ref)
 
 
+@pytest.mark.parametrize("backend", ["trie-python", "gram-python"])
 @pytest.mark.parametrize("exclusion", [True, False])
-def test_uncompiled_kernel_is_bit_identical(exclusion):
-    # The kernel's Python source is what numba compiles; run as Python it must give the same bits, so the
-    # algorithm is tested even where numba is absent.
+def test_uncompiled_kernel_is_bit_identical(exclusion, backend):
+    # The kernels' Python source is what numba compiles; run as Python it must give the same bits, so the
+    # algorithms are tested even where numba is absent.
     text = _generated_text(1500, seed=5)
-    got = byte_ppm_logprobs_fast(text, order=4, exclusion=exclusion, backend="trie-python")
+    got = byte_ppm_logprobs_fast(text, order=4, exclusion=exclusion, backend=backend)
     assert np.array_equal(got, byte_ppm_logprobs_reference(text, order=4, exclusion=exclusion))
 
 
@@ -101,9 +106,9 @@ def test_fast_matches_oracle_when_contexts_see_all_256_bytes(order, exclusion, b
     assert np.max(np.abs(fast - ref)) < 1e-9
 
 
-@pytest.mark.parametrize("backend", ["sort", "trie"])
+@pytest.mark.parametrize("backend", ["sort", "trie", "gram"])
 def test_fast_default_path_matches_oracle_on_longer_text(backend):
-    if backend == "trie" and not ppm_kernel.HAVE_NUMBA:
+    if backend != "sort" and not ppm_kernel.HAVE_NUMBA:
         pytest.skip("numba not installed")
     # Long enough that order-5 contexts repeat often (large counts, long exclusion lists, many escapes).
     text = _generated_text(60_000, seed=11)
@@ -123,6 +128,12 @@ def test_trie_grows_its_state_and_reports_it():
     want = 1 + sum(len({text[i - k:i + 1] for i in range(k, len(text))}) for k in range(6))
     assert stats["entries"] == want == 1404
     assert stats["state_bytes"] == stats["capacity"] * ppm_kernel.ENTRY_BYTES
+    # The gram kernel holds the same entries (plus its hash table), growing from 8 as well.
+    gstats = {}
+    got = ppm_gram.gram_logprobs(text, 5, True, compiled=False, capacity=8, stats=gstats)
+    assert np.array_equal(got, byte_ppm_logprobs_reference(text, order=5))
+    assert gstats["entries"] == 1404
+    assert gstats["bytes_in_use"] == 1404 * 24 + 4096 * 4  # records, and a table grown to 4096 slots
 
 
 @settings(max_examples=60, deadline=None)
@@ -146,7 +157,7 @@ def test_fast_matches_oracle_on_real_text():
     text = b"".join(f.read_bytes() for f in files)[:40_000]
     for exclusion in (True, False):
         ref = byte_ppm_logprobs_reference(text, order=5, exclusion=exclusion)
-        for backend in BACKENDS[::2]:  # sort, and trie where numba is installed
+        for backend in ["sort"] + COMPILED:
             fast = byte_ppm_logprobs_fast(text, order=5, exclusion=exclusion, backend=backend)
             assert np.max(np.abs(fast - ref)) < 1e-9
 
@@ -181,6 +192,8 @@ def test_empty_and_bad_input():
         byte_ppm_logprobs(b"abc", order=-1)
     with pytest.raises(ValueError):
         byte_ppm_logprobs_fast(b"abc", order=40, backend="sort")
+    with pytest.raises(ValueError):
+        byte_ppm_logprobs_fast(b"abc", order=7, backend="gram-python")
     with pytest.raises(ValueError):
         byte_ppm_logprobs_fast(b"abc", backend="gpu")
     # The trie has no order limit.
