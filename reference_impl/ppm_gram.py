@@ -173,21 +173,25 @@ def _run(x, start, stop, out, order, exclusion, rec, table, shift, ctx, state):
             nk = i if k == 0 else rec[c, CNT] - 1
             if nk == 0:
                 continue  # unseen context
+            # One walk of the context's list: u, and (exclusion) the next order's excluded count, the
+            # sum of the suffix entries' counts (their loads overlap the walk).
             u = 0
+            m_next = 0
             e = rec[c, HEAD]
-            while e >= 0:
-                u += 1
-                e = rec[e, NXT]
+            if exclusion and k > 0:
+                while e >= 0:
+                    u += 1
+                    m_next += rec[rec[e, DOWN], CNT]
+                    e = rec[e, NXT]
+            else:
+                while e >= 0:
+                    u += 1
+                    e = rec[e, NXT]
             u_eff = u - u_above
             if u_eff > 0:
                 logp += math.log(u_eff / (2 * (nk - m)))
             if exclusion:
-                if k > 0:
-                    m = 0
-                    e = rec[c, HEAD]
-                    while e >= 0:
-                        m += rec[rec[e, DOWN], CNT]
-                        e = rec[e, NXT]
+                m = m_next
                 u_above = u
         if hit_k >= 0:
             c = ctx[hit_k]
