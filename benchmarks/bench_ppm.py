@@ -59,9 +59,11 @@ class Clock:
         return False
 
 
-def mutated_text(docs: list[str], n: int, p: float = 0.3, seed: int = 0) -> bytes:
-    """`n` bytes: the source once, then copies of it in which a seeded 30% of the words are replaced (half by
-    another word of the source, 40% by a splice of two words' halves, 10% by a word with digits appended).
+def mutated_text(docs: list[str], n: int, p: float = 0.3, seed: int = 0, splice: float = 0.4) -> bytes:
+    """`n` bytes: the source once, then copies of it in which a seeded fraction `p` (30%) of the words are
+    replaced: by another word of the source, by a splice of two words' halves (fraction `splice` of the
+    replacements, 40%), or by a word with digits appended (10%). `--fill hard` replaces every word, 70%
+    by splices: about 3x the distinct contexts and 2.9 instead of 2.06 bpb.
 
     Why not plain repetition: after the first copy every context would already be known, which makes PPM
     unrealistically cheap (fewer escapes, a state that stops growing). The copies keep the source's
@@ -77,7 +79,8 @@ def mutated_text(docs: list[str], n: int, p: float = 0.3, seed: int = 0) -> byte
         a = words[rng.integers(0, len(words), len(pos))].tolist()
         b = words[rng.integers(0, len(words), len(pos))].tolist()
         kind = rng.random(len(pos)).tolist()
-        cp[pos] = [x if k < 0.5 else x[: (len(x) + 1) // 2] + y[len(y) // 2:] if k < 0.9 else x + str(k)[3:6]
+        lo, hi = 0.9 - splice, 0.9
+        cp[pos] = [x if k < lo else x[: (len(x) + 1) // 2] + y[len(y) // 2:] if k < hi else x + str(k)[3:6]
                    for x, y, k in zip(a, b, kind)]
         chunk = " ".join(cp.tolist()).encode("utf-8")
         out.append(chunk)
@@ -90,9 +93,11 @@ def byte_text(docs: list[str], mb: float, kind: str = "mutate") -> bytes:
     n = int(mb * 1e6)
     if len(text) < n:
         print(f"[byte] source has {len(text):,} bytes; "
-              + ("repeating it" if kind == "repeat" else "appending seeded word-substituted copies")
+              + ("repeating it" if kind == "repeat" else f"appending seeded word-substituted copies ({kind})")
               + f" to reach {n:,}")
-        return (text * (n // len(text) + 1))[:n] if kind == "repeat" else mutated_text(docs, n)
+        if kind == "repeat":
+            return (text * (n // len(text) + 1))[:n]
+        return mutated_text(docs, n, p=1.0, splice=0.7) if kind == "hard" else mutated_text(docs, n)
     return text[:n]
 
 
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=float, default=4.0, help="MB (10^6 bytes) of text for the byte benchmark "
                     "(151 = the validation set's size)")
     ap.add_argument("--oracle-mb", type=float, default=4.0, help="prefix compared with the oracle (0: skip)")
-    ap.add_argument("--fill", choices=["mutate", "repeat"], default="mutate",
+    ap.add_argument("--fill", choices=["mutate", "hard", "repeat"], default="mutate",
                     help="how text past the source's size is made (see mutated_text)")
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--history", type=int, default=20_000, help="tokens observed before timing")

@@ -161,13 +161,15 @@ def default_backend(order: int = 5) -> str:
 def byte_ppm_logprobs_fast(
     data: bytes, order: int = 5, exclusion: bool = True, backend: str | None = None,
     max_elems: int = 1 << 22, progress: Callable[[str], None] | None = None, stats: dict | None = None,
+    max_state_bytes: int | None = None,
 ) -> np.ndarray:
     """PPM-D natural-log probabilities, equal to `byte_ppm_logprobs_reference` (bit-identical except 'sort').
 
     backend: 'gram' (numba, orders <= 6, any size up to 2 GiB; the fastest), 'trie' (numba, any order,
     20 instead of 32 bytes per entry), 'sort' (numpy, up to 134 MB, order <= 12; ~1e-15), and the two
     kernels uncompiled as 'gram-python' / 'trie-python' (slow; tests where numba is absent).
-    None = `default_backend(order)`. `stats` receives the kernel's entry count and state bytes.
+    None = `default_backend(order)`. `stats` receives the kernel's entry count and state bytes; a kernel
+    whose state would pass `max_state_bytes` (default: 3/4 of physical memory) raises MemoryError.
     """
     raw = _check(data, order)
     backend = backend or default_backend(order)
@@ -179,8 +181,10 @@ def byte_ppm_logprobs_fast(
         return ppm_sort.sort_logprobs(np.frombuffer(raw, dtype=np.uint8), order, exclusion, max_elems)
     compiled = not backend.endswith("-python")
     if backend.startswith("gram"):
-        return ppm_gram.gram_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats)
-    return ppm_kernel.trie_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats)
+        return ppm_gram.gram_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats,
+                                      max_state_bytes=max_state_bytes)
+    return ppm_kernel.trie_logprobs(raw, order, exclusion, compiled=compiled, progress=progress, stats=stats,
+                                    max_state_bytes=max_state_bytes)
 
 
 def byte_ppm_logprobs(data: bytes, order: int = 5, exclusion: bool = True) -> np.ndarray:

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from reference_impl.ppm_kernel import HAVE_NUMBA, MAX_INPUT
+from reference_impl.ppm_kernel import HAVE_NUMBA, MAX_INPUT, check_budget
 
 MAX_GRAM_ORDER = 6
 KLO, KHI, CNT, NXT, DOWN, HEAD = 0, 1, 2, 3, 4, 5
@@ -253,8 +253,12 @@ def _kernels(compiled: bool) -> dict:
 
 
 def gram_logprobs(data: bytes, order: int, exclusion: bool, compiled: bool = True, step: int = 1 << 24,
-                  progress=None, stats: dict | None = None, capacity: int | None = None) -> np.ndarray:
-    """PPM-D natural-log probability of each byte (orders 0..6), bit-identical to the oracle."""
+                  progress=None, stats: dict | None = None, capacity: int | None = None,
+                  max_state_bytes: int | None = None) -> np.ndarray:
+    """PPM-D natural-log probability of each byte (orders 0..6), bit-identical to the oracle.
+
+    Growing the state past `max_state_bytes` (default: `ppm_kernel.memory_budget()`) raises MemoryError.
+    """
     if order > MAX_GRAM_ORDER:
         raise ValueError(f"gram-hash PPM supports order <= {MAX_GRAM_ORDER}, got {order}")
     n = len(data)
@@ -279,11 +283,18 @@ def gram_logprobs(data: bytes, order: int, exclusion: bool, compiled: bool = Tru
             i = kern["_run"](x, i, stop, out, order, exclusion, rec, table, 64 - lg, ctx, state)
         if i < stop:
             used = int(state[0])
-            if used + order + 1 > rec.shape[0]:
-                new = np.empty((min(rec.shape[0] * 2, used + (order + 1) * (n - i) + 1), FIELDS), dtype=np.int32)
+            grow_rec = used + order + 1 > rec.shape[0]
+            rows = min(rec.shape[0] * 2, used + (order + 1) * (n - i) + 1) if grow_rec else rec.shape[0]
+            grow_table = used + order + 1 > len(table) // 2
+            slots = len(table) * (2 if grow_table else 1)
+            # Peak during the growth: old and new records (or tables) both alive.
+            check_budget((rec.shape[0] * grow_rec + rows) * FIELDS * 4 + (len(table) * grow_table + slots) * 4,
+                         max_state_bytes)
+            if grow_rec:
+                new = np.empty((rows, FIELDS), dtype=np.int32)
                 new[:used] = rec[:used]
                 rec = new
-            if used + order + 1 > len(table) // 2:
+            if grow_table:
                 lg += 1
                 table = np.full(1 << lg, -1, dtype=np.int32)
                 with np.errstate(over="ignore"):

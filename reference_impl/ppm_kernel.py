@@ -38,6 +38,7 @@ excluded distinct count is its symbol count.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -51,6 +52,22 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 
 SYM, CNT, NXT, DOWN, HEAD = 0, 1, 2, 3, 4  # fields of an entry record (int32 each)
 ENTRY_BYTES = 20
+
+
+def memory_budget() -> int:
+    """Bytes of state a PPM pass may grow to: three quarters of physical memory (so an input with far more
+    distinct contexts than text, e.g. random bytes, stops with a MemoryError instead of being killed)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+def check_budget(nbytes: int, budget: int | None) -> None:
+    budget = memory_budget() if budget is None else budget
+    if nbytes > budget:
+        raise MemoryError(f"byte PPM state would grow to {nbytes / 2**30:.1f} GiB, over the budget of "
+                          f"{budget / 2**30:.1f} GiB (the input has too many distinct contexts for this machine)")
 MAX_INPUT = (1 << 31) - 1  # int32 counts and entry ids
 
 
@@ -176,12 +193,14 @@ def initial_capacity(n: int, order: int) -> int:
 
 
 def trie_logprobs(data: bytes, order: int, exclusion: bool, compiled: bool = True, step: int = 1 << 24,
-                  progress=None, stats: dict | None = None, capacity: int | None = None) -> np.ndarray:
+                  progress=None, stats: dict | None = None, capacity: int | None = None,
+                  max_state_bytes: int | None = None) -> np.ndarray:
     """PPM-D natural-log probability of each byte via the trie kernel (see the module doc).
 
     compiled=False runs the same function as plain Python (slow; for tests where numba is absent).
     `stats`, when given, receives the entry count and state bytes; `capacity` overrides the initial
-    number of entries (tests use a tiny one to exercise growth).
+    number of entries (tests use a tiny one to exercise growth); growing past `max_state_bytes` (default
+    `memory_budget()`) raises MemoryError.
     """
     n = len(data)
     if n > MAX_INPUT:
@@ -199,7 +218,9 @@ def trie_logprobs(data: bytes, order: int, exclusion: bool, compiled: bool = Tru
         if i < stop:
             # Out of entries: grow by half, never past the worst case for the remaining bytes.
             need = int(st.used[0]) + (order + 1) * (n - i) + 1
-            st.grow(min(need, max(st.capacity * 3 // 2, st.capacity + (order + 1) * 4096)))
+            new = min(need, max(st.capacity * 3 // 2, st.capacity + (order + 1) * 4096))
+            check_budget((st.capacity + new) * ENTRY_BYTES, max_state_bytes)  # old and new live during the copy
+            st.grow(new)
         elif progress is not None:
             progress(f"byte PPM: {i:,}/{n:,} bytes, {int(st.used[0]):,} entries")
     if stats is not None:

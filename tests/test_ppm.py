@@ -136,6 +136,16 @@ def test_trie_grows_its_state_and_reports_it():
     assert gstats["bytes_in_use"] == 1404 * 24 + 4096 * 4  # records, and a table grown to 4096 slots
 
 
+@pytest.mark.parametrize("backend", ["trie-python", "gram-python"])
+def test_state_past_the_budget_is_a_memory_error(backend):
+    # Random bytes: almost every gram of length >= 3 is new (~5 entries per byte), so the state outgrows its
+    # initial 65,536 entries after ~13,000 bytes, and growing it passes a 1 MiB budget.
+    data = bytes(np.random.default_rng(0).integers(0, 256, 16_000, dtype=np.uint8))
+    with pytest.raises(MemoryError, match="over the budget"):
+        byte_ppm_logprobs_fast(data, order=5, backend=backend, max_state_bytes=1 << 20)
+    assert ppm_kernel.memory_budget() > 1 << 30
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     data=st.one_of(st.binary(max_size=300), st.lists(st.integers(0, 3), max_size=300).map(bytes)),
