@@ -324,17 +324,22 @@ class _Table:
     (torch.unique) so each distinct key costs one cache-friendly binary search.
     """
 
-    def __init__(self, flat: dict[int, int], tags: tuple[int, ...], base_event: int, device: torch.device):
+    def __init__(self, flat: dict[int, int], tags: tuple[int, ...], base_event: int, device: torch.device,
+                 on_device: bool = False):
         self.device = device
         self.tags = tags
+        self.on_device = on_device
         keys = np.fromiter(flat.keys(), dtype=np.int64, count=len(flat))
         vals = np.fromiter(flat.values(), dtype=np.int64, count=len(flat))
-        keys, vals, cols = self._select(keys, vals)
-        uk, inv = np.unique(keys, return_inverse=True)
-        mat = np.zeros((len(uk), len(tags)), dtype=np.int64)
-        mat[inv, cols] = vals
-        self.keys = torch.from_numpy(uk).to(device)
-        self.vals = torch.from_numpy(mat).to(device)
+        if on_device:
+            self.keys, self.vals = self._build_torch(torch.from_numpy(keys).to(device), torch.from_numpy(vals).to(device))
+        else:
+            keys, vals, cols = self._select(keys, vals)
+            uk, inv = np.unique(keys, return_inverse=True)
+            mat = np.zeros((len(uk), len(tags)), dtype=np.int64)
+            mat[inv, cols] = vals
+            self.keys = torch.from_numpy(uk).to(device)
+            self.vals = torch.from_numpy(mat).to(device)
         self.base_event = base_event
         self._ev_n = -1
         self.n_ev = 0
@@ -346,12 +351,32 @@ class _Table:
         cols = np.searchsorted(np.array(self.tags), tag[keep])
         return tagged[keep] >> 2, vals[keep], cols
 
+    # Device-side twins of the numpy steps (same results; tests compare them on the CPU). On a GPU the
+    # sorts and scatters of a snapshot rebuild and of each sync then run where the lookups run; only the
+    # dict's keys and values (or the new events) cross from the host.
+
+    def _select_torch(self, tagged: torch.Tensor):
+        tags = torch.tensor(self.tags, dtype=torch.int64, device=tagged.device)  # ascending
+        tag = tagged & 3
+        keep = torch.isin(tag, tags)
+        return keep, torch.searchsorted(tags, tag[keep])
+
+    def _build_torch(self, tagged: torch.Tensor, vals: torch.Tensor):
+        keep, cols = self._select_torch(tagged)
+        uk, inv = torch.unique(tagged[keep] >> 2, return_inverse=True)
+        mat = torch.zeros((len(uk), len(self.tags)), dtype=torch.int64, device=tagged.device)
+        mat[inv, cols] = vals[keep]
+        return uk, mat
+
     def sync(self, ev_keys: np.ndarray, ev_inc: np.ndarray) -> None:
         """Index the events logged since the snapshot (ev_* start at the snapshot's event index)."""
         e = len(ev_keys)
         if e == self._ev_n:
             return
         self._ev_n = e
+        if self.on_device:
+            self._sync_torch(torch.from_numpy(ev_keys).to(self.device), torch.from_numpy(ev_inc).to(self.device))
+            return
         keys, inc, cols = self._select(ev_keys, ev_inc)
         when = np.flatnonzero(np.isin(ev_keys & 3, self.tags))
         self.n_ev = len(keys)
@@ -367,6 +392,25 @@ class _Table:
         self.ev_uk = torch.from_numpy(uk).to(dev)
         self.ev_comp = torch.from_numpy(comp[o]).to(dev)
         self.ev_cum = torch.from_numpy(cum).to(dev)
+        self.ev_span = e + 1
+
+    def _sync_torch(self, ev_keys: torch.Tensor, ev_inc: torch.Tensor) -> None:
+        e = len(ev_keys)
+        keep, cols = self._select_torch(ev_keys)
+        keys, inc = ev_keys[keep] >> 2, ev_inc[keep]
+        when = torch.nonzero(keep).reshape(-1)
+        self.n_ev = len(keys)
+        if not len(keys):
+            return
+        uk, inv = torch.unique(keys, return_inverse=True)
+        comp = inv * (e + 1) + when  # distinct values: `when` is
+        comp, o = torch.sort(comp)
+        incm = torch.zeros((len(keys), len(self.tags)), dtype=torch.int64, device=keys.device)
+        incm[torch.arange(len(keys), device=keys.device), cols] = inc
+        zero = torch.zeros((1, len(self.tags)), dtype=torch.int64, device=keys.device)
+        self.ev_uk = uk
+        self.ev_comp = comp
+        self.ev_cum = torch.cat([zero, torch.cumsum(incm[o], dim=0)])
         self.ev_span = e + 1
 
     def get_static(self, uniq: torch.Tensor, horizon: torch.Tensor) -> torch.Tensor:
@@ -423,10 +467,10 @@ class _Table:
 class _Lookup:
     """Context records (n, u, M) and pair counts as of any event index at or after `base_event`."""
 
-    def __init__(self, flat: dict[int, int], base_event: int, device: torch.device):
+    def __init__(self, flat: dict[int, int], base_event: int, device: torch.device, on_device: bool = False):
         self.base_event = base_event
-        self.ctx = _Table(flat, (_TAG_N, _TAG_U, _TAG_M), base_event, device)
-        self.pair = _Table(flat, (_TAG_PAIR,), base_event, device)
+        self.ctx = _Table(flat, (_TAG_N, _TAG_U, _TAG_M), base_event, device, on_device)
+        self.pair = _Table(flat, (_TAG_PAIR,), base_event, device, on_device)
 
     def sync(self, counts: PPMCounts) -> None:
         rel = self.base_event - counts.ev_offset
@@ -446,12 +490,16 @@ class TokenPPM:
 
     def __init__(
         self, table: PieceTable, order: int = 5, exclusion: bool = True, device: str | torch.device = "cpu",
-        batch: int = 8, snapshot_events: int = 200_000, threads: int | None = 1,
+        batch: int = 8, snapshot_events: int = 200_000, threads: int | None = 1, on_device: bool | None = None,
     ):
+        """on_device: run snapshot rebuilds, event syncs and the row assembly as torch ops on `device`
+        (default: on any non-CPU device); False keeps them in numpy on the host, the original CPU path.
+        Both give the same rows (the assembly's log-sum-exp to ~1e-15)."""
         self.table = table
         self.order = order
         self.exclusion = exclusion
         self.device = torch.device(device)
+        self.on_device = self.device.type != "cpu" if on_device is None else bool(on_device)
         self.batch = batch
         self.snapshot_events = snapshot_events
         self.threads = threads  # CPU torch threads while scoring (1: no spin-wait contention on busy hosts)
@@ -672,9 +720,22 @@ class TokenPPM:
     def _score(self, positions: list[dict], raw: bool = False) -> np.ndarray:
         with _torch_threads(self.threads if self.device.type == "cpu" else None):
             node_lp = self._node_logps(positions)
-        if raw:
-            return node_lp.cpu().numpy()
+            if raw:
+                return node_lp.cpu().numpy()
+            if self.on_device:
+                return self._assemble_torch(node_lp, positions)
         return self._assemble(node_lp, positions)
+
+    def _assemble_torch(self, node_lp: torch.Tensor, positions: list[dict]) -> np.ndarray:
+        """`assemble_row` for a batch, as torch ops on the scoring device; one copy back per batch."""
+        dev = node_lp.device
+        if not hasattr(self, "_leaves_t"):
+            self._leaves_t = {pb: torch.from_numpy(v).to(dev) for pb, v in self._leaves.items()}
+        leaves = torch.stack([self._leaves_t[p["prev_boundary"]] for p in positions])  # [B, V]
+        counts = torch.from_numpy(np.stack([p["token_counts"] for p in positions])).to(dev)
+        n_tok = torch.tensor([p["n_tokens"] for p in positions], dtype=torch.float64, device=dev)
+        n_emp = torch.tensor([p["n_empty"] for p in positions], dtype=torch.float64, device=dev)
+        return assemble_rows_torch(node_lp, leaves, counts, n_tok, n_emp).cpu().numpy()
 
     def _node_logps(self, positions: list[dict]) -> torch.Tensor:
         first_event = min(p["event"] for p in positions)
@@ -683,7 +744,7 @@ class TokenPPM:
             # A snapshot serves positions at or after its event index; the dicts may already be ahead
             # of the batch's first position (stream_logprobs observes a batch before scoring it).
             self._lookup = None
-            self._lookup = _Lookup(_flat_at(self.counts, first_event), first_event, self.device)
+            self._lookup = _Lookup(_flat_at(self.counts, first_event), first_event, self.device, self.on_device)
             self.counts.trim(first_event)
         self._lookup.sync(self.counts)
         return self._string_logps(positions)
@@ -749,6 +810,24 @@ def assemble_row(string_lp: np.ndarray, leaves: np.ndarray, pos: dict) -> np.nda
     out[empty] = math.log(lam) + np.log(w / w.sum())
     out[~empty] = math.log1p(-lam) + scores - z
     return out
+
+
+def assemble_rows_torch(node_lp: torch.Tensor, leaves: torch.Tensor, token_counts: torch.Tensor,
+                        n_tokens: torch.Tensor, n_empty: torch.Tensor) -> torch.Tensor:
+    """Batched `assemble_row` in torch (any device): [B, nodes] string scores -> [B, V] log-distributions.
+
+    leaves [B, V] (-1: empty string), token_counts [B, V], n_tokens / n_empty [B] (float64).
+    """
+    empty = leaves < 0
+    scores = torch.gather(node_lp, 1, leaves.clamp(min=0))
+    neg_inf = torch.full_like(scores, -math.inf)
+    z = torch.logsumexp(torch.where(empty, neg_inf, scores), dim=1, keepdim=True)
+    any_empty = empty.any(dim=1, keepdim=True)
+    lam = ((n_empty + 0.5) / (n_tokens + 1.0))[:, None]
+    w = torch.where(empty, token_counts.double() + 0.5, torch.zeros_like(scores))
+    empty_lp = torch.log(lam) + torch.log(w / w.sum(dim=1, keepdim=True).clamp(min=1e-300))
+    full_lp = torch.where(any_empty, torch.log1p(-lam), torch.zeros_like(lam)) + scores - z
+    return torch.where(empty, empty_lp, full_lp)
 
 
 def naive_token_logprobs(counts: PPMCounts, table: PieceTable, prev_boundary: bool, exclusion: bool,

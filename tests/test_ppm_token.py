@@ -161,3 +161,55 @@ def test_token_ppm_certifies_through_harness():
     report = certify(make_token_ppm, vocab=48, length=40, positions=3, seed=1)
     assert report["verdict"] == "pass", report["conditions"]
     assert math.isclose(len(report["settings"]["positions"]), 3)
+
+
+# -- the device path (torch ops for snapshots, syncs and assembly), run on the CPU -------------------
+
+
+@pytest.mark.parametrize("exclusion", [True, False])
+def test_device_path_equals_host_path_on_cpu(table, stream, exclusion):
+    # snapshot_events=500 forces several snapshot rebuilds; batch 6 puts syncs mid-stream.
+    host = TokenPPM(table, order=5, exclusion=exclusion, batch=6, snapshot_events=500)
+    dev = TokenPPM(table, order=5, exclusion=exclusion, batch=6, snapshot_events=500, on_device=True)
+    assert not host.on_device and dev.on_device
+    a = host.stream_logprobs(stream)
+    b = dev.stream_logprobs(stream)
+    assert np.max(np.abs(a - b)) < 1e-12
+    # The string scores (before the log-sum-exp of the assembly) are the same bits.
+    assert np.array_equal(host.string_logprobs(), dev.string_logprobs())
+
+
+def test_device_snapshot_and_sync_tables_equal_host_tables(table, stream):
+    pred = TokenPPM(table, order=5)
+    for t in stream[:60]:
+        pred.observe(int(t))
+    from reference_impl.ppm_token import _Lookup, _flat_at
+
+    base = pred.counts.events - 150
+    flat = _flat_at(pred.counts, base)
+    host = _Lookup(flat, base, torch.device("cpu"), on_device=False)
+    dev = _Lookup(flat, base, torch.device("cpu"), on_device=True)
+    host.sync(pred.counts)
+    dev.sync(pred.counts)
+    for a, b in ((host.ctx, dev.ctx), (host.pair, dev.pair)):
+        assert torch.equal(a.keys, b.keys) and torch.equal(a.vals, b.vals)
+        assert a.n_ev == b.n_ev > 0
+        assert torch.equal(a.ev_uk, b.ev_uk) and torch.equal(a.ev_comp, b.ev_comp)
+        assert torch.equal(a.ev_cum, b.ev_cum)
+
+
+def test_assemble_rows_torch_matches_assemble_row():
+    from reference_impl.ppm_token import assemble_row, assemble_rows_torch
+
+    rng = np.random.default_rng(4)
+    node_lp = rng.normal(-8, 3, size=(3, 40))
+    leaves = rng.integers(0, 40, size=(3, 25))
+    leaves[1, [0, 5]] = -1  # row 1 has empty-string tokens; rows 0 and 2 do not
+    counts = rng.integers(0, 9, size=(3, 25))
+    ntok, nemp = np.array([10.0, 33.0, 7.0]), np.array([0.0, 4.0, 0.0])
+    got = assemble_rows_torch(torch.from_numpy(node_lp), torch.from_numpy(leaves), torch.from_numpy(counts),
+                              torch.from_numpy(ntok), torch.from_numpy(nemp)).numpy()
+    for r in range(3):
+        want = assemble_row(node_lp[r], leaves[r], {"n_tokens": ntok[r], "n_empty": nemp[r], "token_counts": counts[r]})
+        assert np.max(np.abs(got[r] - want)) < 1e-12
+    assert np.allclose(np.exp(got).sum(axis=1), 1.0, atol=1e-12)
