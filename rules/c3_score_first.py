@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from auditor.analysis.flow import Event
+from auditor.analysis.events import Event
 from auditor.analysis.program import CodeAnalysis, causal_sweep, find_slots
 from rules._code import check_code, graded
 from auditor.core.model import Finding

@@ -8,9 +8,12 @@ The flow analyser (flow.py) walks each function once and emits events; the code 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditor.analysis.index import Func
 
 
 class EventKind(StrEnum):
@@ -153,3 +156,40 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
 def payload(kind: EventKind, data: dict[str, Any]) -> Payload:
     """The typed payload of one event; an unknown field is a programming error (TypeError)."""
     return PAYLOADS[kind](**data)
+
+
+@dataclass(frozen=True)
+class Loop:
+    start: int
+    end: int
+    targets: tuple[str, ...]
+    iter_text: str
+    node_id: int
+
+
+@dataclass
+class Event:
+    kind: EventKind
+    path: str
+    line: int
+    func: "Func"
+    labels: frozenset
+    loops: tuple[Loop, ...]
+    dead: frozenset | None
+    text: str
+    data: Payload = field(default_factory=Payload)
+    end_line: int = 0
+    nograd: bool = False
+
+    def in_loop(self, loop: Loop) -> bool:
+        return any(l.node_id == loop.node_id for l in self.loops)
+
+
+@dataclass
+class Summary:
+    ret: frozenset = frozenset()
+    # (kind, labels) -> origin dict (path, line, text, chain)
+    effects: dict[tuple[str, frozenset], dict] = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        return (self.ret, frozenset(self.effects))

@@ -15,7 +15,8 @@ from typing import Iterable
 from auditor.analysis.events import EventKind
 from auditor.analysis.cscan import CFinding, looks_like_c, scan_c
 from auditor.analysis.envdefaults import EnvModel, readme_env
-from auditor.analysis.flow import Event, FlowAnalyzer, Summary
+from auditor.analysis.events import Event, Summary
+from auditor.analysis.flow import FlowAnalyzer
 from auditor.analysis.index import Func, ProgramIndex
 from auditor.analysis.syntactic import PosGate, SmearSite, position_gates, smear_sites
 from auditor.core.model import CodeFile, Evidence, Submission
