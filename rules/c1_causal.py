@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from auditor.analysis.program import CodeAnalysis, c_file_reach, find_slots
+from auditor.analysis.patterns import find_slots
+from auditor.analysis.program import CodeAnalysis, c_file_reach
 from rules._code import check_code, graded
 from auditor.core.model import Finding
 from auditor.core.contract import Rule

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from auditor.analysis.events import Event
-from auditor.analysis.program import CodeAnalysis, causal_sweep, find_slots
+from auditor.analysis.patterns import causal_sweep, find_slots
+from auditor.analysis.program import CodeAnalysis
 from rules._code import check_code, graded
 from auditor.core.model import Finding
 from auditor.core.contract import Rule

@@ -88,13 +88,26 @@ def _unmatched_claim(ctx, claim: float, runs, mean: float, ev, data) -> Finding:
 
 
 def check(ctx: RuleContext) -> list[Finding]:
-    sub = ctx.submission
-    meta = sub.meta
-    out: list[Finding] = []
+    meta = ctx.submission.meta
     runs = [r for r in ctx.facts.distinct_runs if r.score_phase is not None]
     if meta.seeds:
         chosen = [r for r in runs if r.seed is not None and r.seed.value in meta.seeds]
         runs = chosen or runs
+    out = (_bpb_claim(ctx, runs) + _loss_claim(ctx, runs) + _seed_claims(ctx, runs) + _bytes_claim(ctx)
+           + _readme_checks(ctx) + _code_checks(ctx))
+    if not [f for f in out if f.severity in ("fail", "warn")]:
+        if meta.val_bpb is not None and runs:
+            out.append(RULE.finding("pass", f"claimed val_bpb {meta.val_bpb} equals the mean of {len(runs)} final "
+                                            "score line(s); sizes and code agree"))
+        elif not runs:
+            out.append(RULE.finding("info", "no final score line to compare the claims with"))
+    return out
+
+
+def _bpb_claim(ctx: RuleContext, runs: list[RunEvidence]) -> list[Finding]:
+    """The claimed val_bpb against the mean of the final score lines (or the line the claim names)."""
+    meta = ctx.submission.meta
+    out: list[Finding] = []
     json_ev = [Evidence(meta.path, meta.line_of.get(meta.val_bpb_source or "val_bpb"))] if meta.path else []
     if meta.val_bpb is not None and runs:
         mean = fmean(r.score_phase.val_bpb for r in runs)
@@ -120,6 +133,12 @@ def check(ctx: RuleContext) -> list[Finding]:
                     f"{mean:.8f} of {len(runs)} runs", ev, **data), "THREE_SEEDS"))
             else:
                 out.append(_unmatched_claim(ctx, meta.val_bpb, runs, mean, ev, data))
+    return out
+
+
+def _loss_claim(ctx: RuleContext, runs: list[RunEvidence]) -> list[Finding]:
+    meta = ctx.submission.meta
+    out: list[Finding] = []
     raw = meta.raw or {}
     if runs:
         mean = fmean(r.score_phase.val_bpb for r in runs)
@@ -140,6 +159,13 @@ def check(ctx: RuleContext) -> list[Finding]:
                                         + ("" if unbacked else " (a logged final line carries it, or it is no better "
                                            "than the logs; val_bpb is the score)"),
                                         [Evidence(meta.path, meta.line_of.get("val_loss"))]))
+    return out
+
+
+def _seed_claims(ctx: RuleContext, runs: list[RunEvidence]) -> list[Finding]:
+    """Per-seed figures in submission.json against each seed's own log."""
+    meta = ctx.submission.meta
+    out: list[Finding] = []
     by_seed = {r.seed.value: r for r in runs if r.seed is not None}
     for seed, res in sorted(meta.seed_results.items()):
         r = by_seed.get(seed)
@@ -158,6 +184,12 @@ def check(ctx: RuleContext) -> list[Finding]:
             out.append(RULE.finding("warn", f"seed {seed}: submission.json says val_bpb {v}, its log says "
                                             f"{phase.val_bpb:.8f} ({phase.label})",
                                     [Evidence(meta.path, meta.line_of.get(str(seed))), phase.evidence()]))
+    return out
+
+
+def _bytes_claim(ctx: RuleContext) -> list[Finding]:
+    meta = ctx.submission.meta
+    out: list[Finding] = []
     totals = [r.total_bytes.value for r in ctx.facts.distinct_runs if r.total_bytes is not None]
     if meta.bytes_total is not None and totals:
         if meta.bytes_total < max(totals) and meta.bytes_total != round(fmean(totals)):
@@ -169,14 +201,6 @@ def check(ctx: RuleContext) -> list[Finding]:
                                     f"logged total {max(totals):,}"
                                     + (" (it is one run's logged total or model size)" if logged else ""),
                                     [Evidence(meta.path, meta.line_of.get("bytes_total"))]))
-    out.extend(_readme_checks(ctx))
-    out.extend(_code_checks(ctx))
-    if not [f for f in out if f.severity in ("fail", "warn")]:
-        if meta.val_bpb is not None and runs:
-            out.append(RULE.finding("pass", f"claimed val_bpb {meta.val_bpb} equals the mean of {len(runs)} final "
-                                            "score line(s); sizes and code agree"))
-        elif not runs:
-            out.append(RULE.finding("info", "no final score line to compare the claims with"))
     return out
 
 

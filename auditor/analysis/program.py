@@ -17,6 +17,7 @@ from auditor.analysis.cscan import CFinding, looks_like_c, scan_c
 from auditor.analysis.envdefaults import EnvModel, readme_env
 from auditor.analysis.events import Event, Summary
 from auditor.analysis.flow import FlowAnalyzer
+from auditor.analysis.patterns import causal_sweep
 from auditor.analysis.index import Func, ProgramIndex
 from auditor.analysis.syntactic import PosGate, SmearSite, position_gates, smear_sites
 from auditor.core.model import CodeFile, Evidence, Submission
@@ -278,19 +279,6 @@ def _callee_first(index: ProgramIndex) -> list[Func]:
     return order
 
 
-def causal_sweep(ev: Event, events: Iterable[Event]) -> Event | None:
-    """The per-position write that precedes `ev` (an update) in its innermost loop, if any: in such a
-    sweep the output for position i is produced before the state absorbs token i, so the update is
-    causal by construction (the n-gram tilt precompute of #1514 has this shape)."""
-    if ev.kind != "update" or not ev.loops:
-        return None
-    inner = ev.loops[-1]
-    for w in events:
-        if w.kind == "pos_write" and w.func is ev.func and w.in_loop(inner) and w.line < ev.line:
-            return w
-    return None
-
-
 def _summary(f: Func, an: FlowAnalyzer, evs: list[Event]) -> Summary:
     new = Summary(ret=frozenset(l for l in an.ret if not l.startswith(("tv:", "env:"))))
     for ev in evs:
@@ -442,51 +430,3 @@ def c_file_reach(ca: CodeAnalysis, path: str) -> tuple[Reach, Event | None]:
             if best[1] is None:
                 best = (r, ev)
     return best
-
-
-_CONTEXT_ONLY = re.compile(r"(context|ctx|prefix|already|scored|causal|past)_?(mask|only|pos|positions|idx)|"
-                           r"\[\s*:\s*,\s*:\s*-|\[\s*:\s*-\s*\w+\s*\]", re.I)
-
-
-@dataclass
-class SlotHit:
-    """Per-batch parameters optimised on targets that are scored after the optimisation loop."""
-
-    step: Event
-    loop: object
-    backward: Event
-    scored: Event
-    context_only: bool
-
-
-def find_slots(ca: CodeAnalysis) -> list[SlotHit]:
-    cached = getattr(ca, "_slots", None)
-    if cached is not None:
-        return cached
-    hits: list[SlotHit] = []
-    seen: set[tuple] = set()
-    for st in ca.of("step"):
-        if not st.data.fresh or not st.loops:
-            continue
-        loop = st.loops[-1]
-        if (st.path, loop.node_id) in seen:
-            continue
-        outer_ids = {l.node_id for l in st.loops[:-1]}
-        backs = [e for e in ca.of("update") if e.func is st.func and e.data.how in ("backward", "autograd.grad")
-                 and e.in_loop(loop) and e.labels & {"target", "gold", "nll"} and ca.val_context(e)]
-        if not backs:
-            continue
-        tvs = {l for b in backs for l in b.labels if l.startswith("tv:")}
-        after = [s for s in ca.of("score", "loss") if s.func is st.func and s.line > loop.end
-                 and outer_ids <= {l.node_id for l in s.loops}
-                 and {l for l in s.labels if l.startswith("tv:")} & tvs]
-        if not after:
-            continue
-        seen.add((st.path, loop.node_id))
-        cf = ca.code(st.path)
-        lines = cf.text.splitlines()[loop.start - 1: loop.end] if cf is not None and cf.text else []
-        ctx_only = any(_CONTEXT_ONLY.search(l) for l in lines)
-        preferred = [e for e in after if e.kind == "score"] or after
-        hits.append(SlotHit(st, loop, backs[0], sorted(preferred, key=lambda e: e.line)[0], ctx_only))
-    ca._slots = hits  # type: ignore[attr-defined]
-    return hits

@@ -57,7 +57,7 @@ def _listing(paths: list[str]) -> str:
 
 
 def discover(changes: list[Change], base_tracks: list[str], existed_at_base: set[str],
-             head_files: dict[str, set[str]]) -> Discovery:
+             head_files: dict[str, set[str]]) -> Discovery:  # ~85 lines: the PR-layout policy read top-down
     """Classify changed paths.
 
     `base_tracks`: folder names under records/ on the base revision. `existed_at_base`: repo paths of
