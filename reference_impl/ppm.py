@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from reference_impl import ppm_gram, ppm_kernel, ppm_sort
+from reference_impl.bpb import bits_per_byte as bits_per_byte_of
 
 MAX_FAST_ORDER = ppm_sort.MAX_SORT_ORDER  # the numpy path's limit; the trie has none
 
@@ -196,4 +197,4 @@ def bits_per_byte(logprobs: np.ndarray) -> float:
     """Code length in bits per byte of a per-byte natural-log probability array."""
     if len(logprobs) == 0:
         return float("nan")
-    return float(-np.sum(logprobs) / (math.log(2) * len(logprobs)))
+    return bits_per_byte_of(-float(np.sum(logprobs)), len(logprobs))

@@ -24,6 +24,7 @@ import numpy as np
 
 from reference_impl.ppm import byte_ppm_logprobs
 from reference_impl.ppm_token import PieceTable, TokenPPM, VocabTrie, synthetic_piece_table
+from reference_impl.bpb import bits_per_byte
 
 LN2 = math.log(2.0)
 
@@ -215,7 +216,7 @@ def honest_gain_report(tokens: Sequence[int], nn_rows: np.ndarray, table: PieceT
     claimed = byte_spread_claimed_nats(nn_gold, nb, byte_lp, lam)
 
     def bpb(nats: float) -> float:
-        return nats / (LN2 * total_bytes)
+        return bits_per_byte(nats, total_bytes)
 
     neural = bpb(float(-nn_gold.sum()))
     valid = bpb(float(-mix_gold.sum()))

@@ -6,11 +6,10 @@ smoothing keeps every validation token finite. Scored on the same targets and by
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
-from .bpb import stream_lut_bytes
+from .bpb import bits_per_byte, stream_lut_bytes
 from .data import list_shards, read_shard
 
 
@@ -28,4 +27,4 @@ def unigram_bpb(data_dir: str, val_tokens: np.ndarray, luts, vocab_size: int) ->
     targets = np.asarray(val_tokens, dtype=np.int64)[1:]
     loss_sum = float(-logp[targets].sum())
     nbytes = stream_lut_bytes(val_tokens, luts)
-    return loss_sum / targets.size, loss_sum / (math.log(2.0) * nbytes)
+    return loss_sum / targets.size, bits_per_byte(loss_sum, nbytes)
