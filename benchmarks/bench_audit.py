@@ -1,6 +1,6 @@
-"""Seconds per folder for a static audit (load + rules + Markdown + JSON) over the dev corpus.
+"""Seconds per folder for a static audit (load + rules + Markdown + JSON) over a corpus of record folders.
 
-Usage: python benchmarks/bench_audit.py [CORPUS_DIR] [--repeat N]
+Usage: python benchmarks/bench_audit.py [CORPUS_DIR] [--repeat N]   (e.g. ../shared/corpus; default ../shared/dev_corpus)
 Prints per-folder medians, the overall median and the slowest folder, and one CLI wall-clock
 measurement (process start included) for comparison. Target: <= 1 s per folder on 2 cores.
 """
@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from auditor.engine import audit_folder  # noqa: E402
 from reports.render import render_json, render_markdown  # noqa: E402
 
 
 def folders(corpus: Path) -> list[Path]:
-    return sorted(p for p in corpus.glob("track_*/*") if p.is_dir())
+    """Record folders: directories directly under a `track_*` folder, at any depth (the labeled corpus
+    nests them as merged/records/<track>/<folder> and pr/PR<N>/records/<track>/<folder>)."""
+    return sorted(p for t in corpus.rglob("track_*") if t.is_dir() for p in t.iterdir() if p.is_dir())
 
 
 def main() -> int:
