@@ -435,6 +435,21 @@ def test_slot_enabled_by_readme_run_command_fails(tmp_path):
     assert [f["data"]["pattern"] for f in fs if f["severity"] == "fail"] == ["slot"]
 
 
+def test_slot_enabled_by_the_runs_logged_configuration_fails(tmp_path):
+    """Evidence over patterns: the code's default is off, but the logs' configuration dump shows the run
+    that produced the score had it on; the review says which evidence decided."""
+    src = ck.script(SLOT_INLINE, main=SLOT_DORMANT_MAIN)
+    folder = ck.make(tmp_path, src)
+    for log in sorted(folder.glob("train_seed*.log")):
+        log.write_text(log.read_text().replace("Hyperparameters:\n", "Hyperparameters:\n  slot_enabled: True\n", 1))
+    rc, review = ck.run(folder, tmp_path)
+    fs = ck.findings(review, "C1_CAUSAL")
+    assert rc == 1
+    [fail] = [f for f in fs if f["severity"] == "fail"]
+    assert fail["data"]["pattern"] == "slot"
+    assert fail["data"]["reach"] == "live"
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_target_gated_hint_in_helper_function(tmp_path, compressed):
     src = ck.script(HINTS_TARGET_GATED, final="eval_val_tilt")

@@ -89,6 +89,7 @@ class EnvModel:
     """Everything needed to decide a condition: env overrides, env defaults, attributes, constants."""
 
     overrides: dict[str, str] = field(default_factory=dict)
+    override_source: dict[str, str] = field(default_factory=dict)  # VAR -> where the override was read
     defaults: dict[str, tuple[Any, int, str]] = field(default_factory=dict)  # VAR -> (default, line, path)
     attrs: dict[str, ast.AST] = field(default_factory=dict)  # attribute name -> defining expression
     ambiguous_attrs: set[str] = field(default_factory=set)
@@ -96,6 +97,19 @@ class EnvModel:
     # env-reading helpers such as `def env_int(name, default): return int(os.environ.get(name, default))`:
     # function name -> (parameter names, parameter defaults, returned expression)
     helpers: dict[str, tuple[list[str], dict[str, ast.AST], ast.AST]] = field(default_factory=dict)
+
+    def add_log_config(self, config: dict) -> None:
+        """The runs' own configuration dump decides a switch the README's run command does not set: for an
+        env var read by the code whose lower-case name the logs print (`PPM_ENABLED` / `ppm_enabled: True`),
+        the logged value stands in for the default. Booleans become 1/0, as the code's int() reads them."""
+        for var in sorted(self.defaults):
+            seen = config.get(var.lower())
+            if seen is None or var in self.overrides:
+                continue
+            value, where = seen
+            value = {"true": "1", "false": "0", "none": ""}.get(value.lower(), value)
+            self.overrides[var] = value
+            self.override_source[var] = f"the run's logged configuration, {where.path}:{where.line}"
 
     def _find_helpers(self, tree: ast.Module) -> None:
         for fn in ast.walk(tree):
@@ -366,7 +380,7 @@ class EnvModel:
     def describe(self, var: str) -> str:
         """'SLOT_ENABLED=0 (default)' or 'X=1 (README run command)'."""
         if var in self.overrides:
-            return f"{var}={self.overrides[var]} (README run command)"
+            return f"{var}={self.overrides[var]} ({self.override_source.get(var, 'README run command')})"
         d = self.defaults.get(var)
         if d is None or d[0] is UNKNOWN:
             return f"{var} (unset)"

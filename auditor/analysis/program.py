@@ -173,6 +173,7 @@ def analyze(sub: Submission) -> CodeAnalysis:
             ca.python_files.append(cf.path)
         elif cf.kind == "c" and cf.text is not None:
             ca.c_files.append(cf.path)
+    envm.add_log_config(sub.log_config)
     ep = sub.entry_point
     entry = shims.get(ep.path, ep.path) if ep is not None else None
     ca.entry = entry if entry in index.modules else None

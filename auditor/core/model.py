@@ -252,6 +252,8 @@ class Submission:
     requirements: str | None = None
     load_issues: list[Issue] = field(default_factory=list)  # problems met while reading (rule FILES)
     mixture_scores: list[Figure] = field(default_factory=list)  # byte-mixture score lines in the logs
+    # the `  key: value` configuration the runs printed: lower-case key -> (value, where); first log wins
+    log_config: dict[str, tuple[str, Figure]] = field(default_factory=dict)
 
     def code_file(self, path: str) -> CodeFile | None:
         for c in self.code:

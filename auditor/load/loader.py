@@ -12,6 +12,7 @@ import stat
 from pathlib import Path, PurePosixPath
 
 from auditor.load.decode import DecodeError, decode_stub
+from auditor.load.configdump import config_dump
 from auditor.load.mixlines import mixture_scores
 from auditor.core.errors import LoadError
 from auditor.core.model import CodeFile, Evidence, Issue, Submission
@@ -191,6 +192,8 @@ def load_submission(path: str | os.PathLike) -> Submission:
         if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
             sub.logs.append(rel)
             sub.mixture_scores.extend(mixture_scores(rel, texts[rel]))
+            for key, seen in config_dump(rel, texts[rel]).items():
+                sub.log_config.setdefault(key, seen)
             try:
                 sub.runs.extend(parse_log(rel, texts[rel]))
             except (RecursionError, MemoryError):
