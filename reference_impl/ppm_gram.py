@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from reference_impl.ppm_kernel import HAVE_NUMBA, MAX_INPUT, check_budget
+from reference_impl.ppm_kernel import HAVE_NUMBA, MAX_INPUT, check_budget, count_and_advance
 
 MAX_GRAM_ORDER = 6
 KLO, KHI, CNT, NXT, DOWN, HEAD = 0, 1, 2, 3, 4, 5
@@ -214,10 +214,7 @@ def _run(x, start, stop, out, order, exclusion, rec, table, shift, ctx, state):
             rec[c, HEAD] = e
             _insert(table, mask, shift, key, e)
             ek[k] = e
-        for k in range(top + 1):
-            rec[ek[k], CNT] += 1
-        for k in range(min(top + 1, order), 0, -1):
-            ctx[k] = ek[k - 1]
+        count_and_advance(rec, ek, ctx, top, order, CNT)
     state[0] = n_used
     state[1] = g
     return stop

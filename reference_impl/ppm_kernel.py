@@ -71,6 +71,22 @@ def check_budget(nbytes: int, budget: int | None) -> None:
 MAX_INPUT = (1 << 31) - 1  # int32 counts and entry ids
 
 
+def _count_and_advance_py(rec, ek, ctx, top, order, cnt):
+    """After a byte is scored: count it in its context at every order 0..top (`ek[k]` is its entry at
+    order k) and make each of those entries the context of the next byte one order up. Shared by the
+    trie kernel here and the hashed kernel in ppm_gram.py (`cnt`: the count field of their records)."""
+    for k in range(top + 1):
+        rec[ek[k], cnt] += 1
+    for k in range(min(top + 1, order), 0, -1):
+        ctx[k] = ek[k - 1]
+
+
+if HAVE_NUMBA:
+    count_and_advance = numba.njit(inline="always", cache=True, nogil=True, boundscheck=False)(_count_and_advance_py)
+else:  # pragma: no cover
+    count_and_advance = _count_and_advance_py
+
+
 def _run(x, start, stop, out, order, exclusion, rec, ctx, used):
     """Score and count bytes start..stop-1; return the first position not done (capacity ran out) or stop.
 
@@ -145,10 +161,7 @@ def _run(x, start, stop, out, order, exclusion, rec, ctx, used):
             rec[e, NXT] = rec[c, HEAD]
             rec[c, HEAD] = e
             ek[k] = e
-        for k in range(top + 1):
-            rec[ek[k], CNT] += 1
-        for k in range(min(top + 1, order), 0, -1):
-            ctx[k] = ek[k - 1]
+        count_and_advance(rec, ek, ctx, top, order, CNT)
     used[0] = n_used
     return stop
 
