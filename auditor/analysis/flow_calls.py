@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from auditor.analysis.envdefaults import dotted
 from auditor.analysis.vocabulary import (
+    SPREAD,
     BYTES_NAME,
     EXT_ROOTS,
     GOLD,
@@ -148,8 +149,8 @@ class CallSemantics:
             if LOOKUP in left and not _is_sum_expr(node.right):
                 out.add(RATIO)
                 self.emit("ratio", node, left | right, denom=ast.unparse(node.right)[:80])
-            if left & {GOLD, NLL} and self._is_bytes(node.right):
-                out.add(PERBYTE)
+            if (left & {GOLD, NLL} and self._is_bytes(node.right)) or (SPREAD in left and SPREAD in right):
+                out.add(PERBYTE)  # a token's value divided by its byte count (repeated per byte, then divided)
                 self.emit("perbyte", node, left, denom=ast.unparse(node.right)[:80])
         elif isinstance(node.op, ast.Pow):
             if left & {GOLD, NLL} and any(self._is_bytes(n) for n in ast.walk(node.right)
@@ -318,6 +319,9 @@ class CallSemantics:
                 out = set(src) | {GOLD} | {l for l in idx if l.startswith("tv:")} | (idx & {VAL})
         elif leaf in MIN_FUNCS:
             self._min_select(node, leaf, args, recv)
+        elif leaf in ("repeat", "repeat_interleave") and len(node.args) + len(node.keywords) >= 2 - \
+                isinstance(node.func, ast.Attribute) and q.split(".")[0] in ("np", "numpy", "torch", ""):
+            out.add(SPREAD)  # one copy per byte of the token: a per-byte spread of per-token values
         elif leaf in ("stack", "cat", "vstack", "hstack", "array") and node.args and \
                 isinstance(node.args[0], (ast.List, ast.Tuple)):
             elts = node.args[0].elts

@@ -13,6 +13,7 @@ import re
 VAL, TRAIN, TGT, GOLD = "val", "train", "target", "gold"
 LOOKUP, RATIO, PERBYTE, NLL = "lookup", "ratio", "perbyte", "nll"
 STACK2 = "stack2"
+SPREAD = "spread"  # a per-token array repeated once per byte of its token (np.repeat / repeat_interleave)
 THASH, HLOOKUP = "thash", "hlookup"  # a hash key mixing in the target; a table entry read with such a key
 
 TARGET_NAME = re.compile(r"^(y(_?(np|t|b|w|s|batch|flat|ids|tok|toks|cpu|gpu|dev|chunk|win|local|all|sel|i|j))?|"
