@@ -304,7 +304,7 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         return result
     vocab, vocab_note = expected_vocab(entry.text)
     result.vocab_size = vocab
-    with Sandbox(prefix=sandbox_prefix) as box:
+    with Sandbox(prefix=sandbox_prefix, disk_bytes=limits.disk_bytes) as box:
         t0 = time.monotonic()
         try:
             data = make_data(box.data_dir, vocab)  # parent-owned; read-only to the run, read by the control

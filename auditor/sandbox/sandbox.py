@@ -85,7 +85,7 @@ class Limits:
     nofile: int = 1024
     threads: int = 2
     memory_total: int = 6 << 30  # all the run's processes together (proportional set size)
-    disk_bytes: int = 4 << 30  # what the run may write into its folder (the tmpfs are capped by their size)
+    disk_bytes: int = 2 << 30  # what the run may write into its folder (the tmpfs are capped by their size)
     tmpfs_bytes: dict[str, int] = field(default_factory=lambda: dict(iso.TMPFS))
 
 
@@ -156,16 +156,29 @@ def _set_limits(limits: Limits) -> None:
     lim(resource.RLIMIT_CORE, 0)
 
 
+def _mount_tmpfs(path: Path, size: int) -> int | None:
+    """Mount a size-capped tmpfs on path (root only); the size on success, None where mounting fails."""
+    mount = shutil.which("mount")
+    if mount is None or not iso.probe()[0]:
+        return None
+    r = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={int(size)},mode=0755,nosuid,nodev",
+                        "auditor-gauntlet", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    return int(size) if r.returncode == 0 else None
+
+
 class Sandbox:
     """A private temporary tree: `root/run` is the child's working folder (a copy of the submission
     plus synthetic data); stdout/stderr are written to files outside it. Use as a context manager:
     the tree is removed on exit."""
 
-    def __init__(self, prefix: str = "auditor-gauntlet-"):
+    def __init__(self, prefix: str = "auditor-gauntlet-", disk_bytes: int = Limits.disk_bytes):
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(self.root, 0o711)
         self.run_dir = self.root / "run"
         self.run_dir.mkdir()
+        # as root, the run folder is a tmpfs of the disk budget's size: a hard cap, not a watchdog's look
+        self.disk_cap = _mount_tmpfs(self.run_dir, disk_bytes) if os.geteuid() == 0 else None
         self.meta_dir = self.run_dir / ".gauntlet"
         self.meta_dir.mkdir()
         self.data_dir = self.root / "data"  # parent-owned synthetic data (outside the run's writable folder)
@@ -179,6 +192,9 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
+        if self.disk_cap is not None:
+            subprocess.run(["umount", "-l", str(self.run_dir)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ preparing the tree
@@ -297,7 +313,7 @@ class Sandbox:
             cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--", *cmd]
         elif self.uid is not None:
             preexec_uid = self.uid
-        isolation = _describe(mode, self.uid, limits)
+        isolation = _describe(mode, self.uid, limits, self.disk_cap)
 
         def preexec():
             os.setsid()
@@ -359,6 +375,11 @@ class Sandbox:
             limit_hit = f"{tripped.kind} {human_amount(tripped.limit, tripped.unit)}"
         else:
             limit_hit = _limit_from(rc, stderr, events)
+        if tripped is None and not timed_out and self.disk_cap is None:  # a burst between two looks
+            disk = _disk_use(self.run_dir) - watch.base_disk
+            if disk > limits.disk_bytes:
+                tripped = LimitResult("disk total", limits.disk_bytes, disk, "bytes")
+                limit_hit = f"{tripped.kind} {human_amount(tripped.limit, tripped.unit)}"
         files, logs = self._outputs()
         result = SandboxRun(rc, timed_out, wall, stdout, stderr, events, isolation, limit_hit, files, logs,
                             limit=tripped, hook_connections=connections)
@@ -702,7 +723,7 @@ def human_amount(value: float, unit: str) -> str:
     return f"{int(value)} {unit}"
 
 
-def _describe(mode: str, uid: int | None, limits: Limits) -> dict[str, str]:
+def _describe(mode: str, uid: int | None, limits: Limits, disk_cap: int | None) -> dict[str, str]:
     if mode == "bwrap":
         tmp = ", ".join(f"{m} {human_amount(b, 'bytes')}" for m, b in limits.tmpfs_bytes.items())
         return {
@@ -712,8 +733,9 @@ def _describe(mode: str, uid: int | None, limits: Limits) -> dict[str, str]:
             "processes": "new PID namespace (all die with the run), new session",
             "ipc": "new IPC and UTS namespaces",
             "user": "an unused unprivileged uid" if uid is not None else "the caller's uid in a user namespace",
-            "totals": f"memory {human_amount(limits.memory_total, 'bytes')}, run-folder writes "
-                      f"{human_amount(limits.disk_bytes, 'bytes')}, {limits.nproc} processes",
+            "totals": f"memory {human_amount(limits.memory_total, 'bytes')} (watchdog), run folder "
+                      + (f"a {human_amount(disk_cap, 'bytes')} tmpfs" if disk_cap else
+                         f"{human_amount(limits.disk_bytes, 'bytes')} (watchdog)") + f", {limits.nproc} processes",
         }
     return {
         "mode": mode,
