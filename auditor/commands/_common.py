@@ -34,6 +34,9 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="where the gauntlet runs the script (cpu: with CUDA shims; cuda: unmodified)")
     g.add_argument("--gauntlet-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="wall-clock limit for the sandboxed run (default 120)")
+    g.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="run the gauntlet even where bubblewrap cannot isolate it (weaker legacy layers; the "
+                        "review says so in its first lines)")
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -85,6 +88,7 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
         opts.gauntlet = True
         opts.device = getattr(args, "device", "cpu") or "cpu"
         opts.gauntlet_timeout = timeout
+        opts.unsafe_no_sandbox = bool(getattr(args, "unsafe_no_sandbox", False))
     as_of = getattr(args, "as_of", None)
     if as_of:
         if not re.fullmatch(r"20\d\d-\d\d-\d\d", as_of):

@@ -13,3 +13,7 @@ class LoadError(Exception):
     Problems *inside* a readable folder are never a LoadError: they become issues the FILES rule judges.
     """
 
+
+
+class SandboxUnavailable(ToolError):
+    """The gauntlet was asked for and no OS-level isolation of the required strength exists here."""

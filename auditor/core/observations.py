@@ -37,6 +37,19 @@ class NetworkAttempt:
 
 
 @dataclass
+class LimitStop:
+    """A total the sandbox enforced by stopping the run ("memory total 6 GiB reached at stage eval")."""
+
+    kind: str  # "memory total" | "disk total" | "process count" | "wall-clock" | "CPU-time limit" | ...
+    limit: str  # human-readable size of the limit ("6 GiB", "512 processes", "120 s")
+    observed: str  # what the watchdog measured when it stopped the run ("" when the kernel did)
+    stage: str  # the stage (or phase of the script's main) running at the time
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "limit": self.limit, "observed": self.observed, "stage": self.stage}
+
+
+@dataclass
 class GauntletObservation:
     """One sandboxed run of the submission's own script on synthetic data (see auditor/sandbox/gauntlet.py)."""
 
@@ -51,6 +64,9 @@ class GauntletObservation:
     train_shards_at_eval: list[str] = field(default_factory=list)  # paths opened after the model read-back
     incomplete: str | None = None  # why the e-value test could not be completed, when it could not
     notes: list[str] = field(default_factory=list)
+    stopped_by: LimitStop | None = None  # the limit that stopped the run, when one did
+    unsafe: bool = False  # run without OS-level isolation (--unsafe-no-sandbox)
+    missing: list[str] = field(default_factory=list)  # evidence the parent expected and never received
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -69,4 +85,7 @@ class GauntletObservation:
             "evalue": self.evalue,
             "control": self.control,
             "notes": self.notes,
+            "stopped_by": None if self.stopped_by is None else self.stopped_by.to_json(),
+            "unsafe": self.unsafe,
+            "missing": self.missing,
         }

@@ -26,12 +26,15 @@ import math
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from auditor.core.model import Submission
 from auditor.core.observations import STAGE_STATUSES as STATUSES
-from auditor.core.observations import GauntletObservation, NetworkAttempt, Stage
-from auditor.sandbox.sandbox import Limits, Sandbox, SandboxRun, isolation_mode
+from auditor.core.errors import SandboxUnavailable
+from auditor.core.observations import GauntletObservation, LimitStop, NetworkAttempt, Stage
+from auditor.sandbox import isolation as iso
+from auditor.sandbox.sandbox import Limits, Sandbox, SandboxRun, human_amount, isolation_mode
 from auditor.sandbox.synth import SynthData, expected_vocab, make_data
 
 ALPHA = 1e-6  # false-alarm probability of the e-value test (per submission)
@@ -278,8 +281,13 @@ def _evalue_stage(obs: GauntletObservation) -> Stage:
 
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
                  control: bool = True, progress: Callable[[str], None] | None = None,
-                 sandbox_prefix: str = "auditor-gauntlet-") -> GauntletObservation:
-    """Everything the issue's stage table needs, for one submission. Never raises for bad submissions."""
+                 sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False) -> GauntletObservation:
+    """Everything the issue's stage table needs, for one submission. Never raises for bad submissions;
+    raises SandboxUnavailable (one line, exit 2) where no OS-level isolation exists and `unsafe` is off."""
+    mode = isolation_mode()
+    if mode != "bwrap" and not unsafe:
+        raise SandboxUnavailable(f"the gauntlet needs OS-level isolation: {iso.probe()[1]}; "
+                                 "pass --unsafe-no-sandbox to run the script without it")
     say = progress or (lambda msg: print(f"gauntlet: {msg}", file=sys.stderr))
     limits = limits or Limits()
     limits.wall_s = float(timeout)
@@ -290,16 +298,16 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         limits.memory_bytes = resource.RLIM_INFINITY
     stages: list[Stage] = [_decode_stage(sub)]
     entry = sub.entry_point
-    result = GauntletObservation(stages, {"mode": isolation_mode()}, device)
+    result = GauntletObservation(stages, {"mode": mode}, device, unsafe=mode != "bwrap")
     if entry is None:
         _evalue_numbers(result, None, None, None)
         return result
     vocab, vocab_note = expected_vocab(entry.text)
     result.vocab_size = vocab
-    with Sandbox(prefix=sandbox_prefix) as box:
+    with Sandbox(prefix=sandbox_prefix, disk_bytes=limits.disk_bytes) as box:
         t0 = time.monotonic()
         try:
-            data = make_data(box.run_dir / "data", vocab)
+            data = make_data(box.data_dir, vocab)  # parent-owned; read-only to the run, read by the control
             stages.append(Stage("synthetic data", "pass", time.monotonic() - t0,
                                 f"vocab {vocab} ({vocab_note}); {data.val_tokens - 1:,} validation targets, "
                                 f"V'={data.v_prime:,}; BOS every {data.bos_every} tokens",
@@ -318,9 +326,13 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
                   "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
         say(f"running {entry.path} in the sandbox ({device}, timeout {timeout:.0f}s)")
+        devices = sorted(str(p) for p in Path("/dev").glob("nvidia*")) if device == "cuda" else []
         run = box.run([sys.executable, "-X", "utf8", str(py_dir / "gauntlet_driver.py")], env, limits, config,
-                      shims=(device == "cpu"), on_progress=lambda s: say(f"still running ({s:.0f}s)"))
+                      shims=(device == "cpu"), on_progress=lambda s: say(f"still running ({s:.0f}s)"),
+                      unsafe=unsafe, devices=devices)
         result.isolation = run.isolation
+        result.stopped_by = _stopped_by(run)
+        result.missing = _missing_evidence(run)
         result.notes.extend(box.copy_notes)
         child = _child_stages(run)
         for name in CHILD_STAGES:
@@ -371,6 +383,45 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
                 stages.append(Stage("control (reference evaluator)", "fail", time.monotonic() - t1,
                                     f"{type(exc).__name__}: {str(exc)[:200]}"))
     return result
+
+
+def _stage_at_end(run: SandboxRun) -> str:
+    """The stage running when the run ended: the last one started and never finished; inside the
+    script's main, the phase (train / serialize / eval) its last event belongs to."""
+    done = {str(e.get("stage")) for e in _events_of(run, "stage")}
+    open_ = [str(e.get("stage")) for e in _events_of(run, "stage_start") if str(e.get("stage")) not in done]
+    if not open_:
+        return "after the last stage" if done else "before the first stage"
+    if open_[-1] == "main" and run.events:
+        phase = final_phases(run.events)[-1]
+        if phase in ("train", "serialize", "eval"):
+            return phase
+    return open_[-1]
+
+
+def _stopped_by(run: SandboxRun) -> LimitStop | None:
+    if run.limit is not None:
+        lim = run.limit
+        return LimitStop(lim.kind, human_amount(lim.limit, lim.unit), human_amount(lim.observed, lim.unit), _stage_at_end(run))
+    if run.limit_hit and run.limit_hit != "killed (SIGKILL)":
+        return LimitStop(run.limit_hit, "", "", _stage_at_end(run))
+    return None
+
+
+def _missing_evidence(run: SandboxRun) -> list[str]:
+    """Evidence the parent expected over its socket and never received (a script that recognises the
+    sandbox can silence the in-process hook; it cannot make the parent forget that it was silent)."""
+    out = []
+    if run.returncode is not None and run.hook_connections == 0:
+        out.append("no event arrived from the in-process audit hook (it never connected): the stage table, "
+                   "network and file evidence of this run are missing")
+    elif not _events_of(run, "stage_start"):
+        out.append("the audit hook connected but reported no stage")
+    else:
+        done = {str(e.get("stage")) for e in _events_of(run, "stage")}
+        if "main" not in done and run.limit is None and not run.timed_out and run.returncode == 0:
+            out.append("the run exited normally without reporting the end of the script's main stage")
+    return out
 
 
 def _phase_times(run: SandboxRun) -> dict[str, float]:

@@ -49,7 +49,7 @@ class _State:
         self.seen: set[tuple] = set()
         self.count = 0
         self.key_count = 0
-        self.fd = os.open(events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.fd = _connect(events_path)
         self.busy = False
         self.ignore = tuple(os.path.realpath(p) + os.sep for p in
                             {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -71,13 +71,31 @@ class _State:
         if len(line) > MAX_LINE:  # keep the record valid JSON: shorten its large fields instead
             line = json.dumps({k: (v if len(json.dumps(v, default=str)) < 1000 else "<truncated>")
                                for k, v in record.items()}, default=str)[:MAX_LINE]
+        if self.fd is None:
+            return
+        data = (line + "\n").encode("utf-8", "replace")
         try:
-            os.write(self.fd, (line + "\n").encode("utf-8", "replace"))
+            while data:
+                data = data[os.write(self.fd, data):]
         except OSError:
             pass
 
 
 STATE: _State | None = None
+
+
+def _connect(path: str) -> int | None:
+    """The parent's evidence socket (a stream it reads as events happen; nothing is kept in a file the
+    script could rewrite). Connected before the hook is installed, so it records no event of its own."""
+    import socket
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        return None
+    return s.detach()
 
 
 def set_phase(phase: str) -> None:

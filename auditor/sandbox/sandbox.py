@@ -1,10 +1,17 @@
 """Run untrusted code in a subprocess that cannot hurt the reviewer's machine.
 
-Layers, strongest available first (chosen at run time, reported in `SandboxRun.isolation`):
-* a private temporary tree holding a copy of the submission; nothing else is writable to the child;
-* as root: the child runs as an unused unprivileged uid in new network and PID namespaces (`unshare`), so it has no
-  network and every process it starts dies with it; unprivileged: a user namespace when the kernel
-  allows one; else a new session whose processes are swept on exit;
+Layers (reported in `SandboxRun.isolation`):
+* OS-level isolation through bubblewrap (isolation.py): a mount namespace holding only the interpreter
+  (read-only), the run's folder and private size-capped tmpfs; new PID, network, IPC and UTS namespaces;
+  an unprivileged uid; the same as root and as an ordinary user. Without it the run is refused
+  (`SandboxUnavailable`) unless the caller accepts the weaker legacy layers explicitly (`unsafe=True`):
+  as root an unused uid in new network and PID namespaces (`unshare`), unprivileged a user namespace
+  when the kernel allows one, else a new session whose processes are swept on exit;
+* totals, watched from the parent: memory (proportional set size summed over every process of the
+  run), the run folder's disk use, the number of processes; the first that trips kills the whole run
+  and is returned as a typed `LimitResult`;
+* evidence over a socket the parent holds: the audit hook streams its events as they happen; the
+  script can add lines but cannot take back what was sent (no events file to rewrite);
 * rlimits on CPU seconds, address space, file size, process count and open files;
 * a wall-clock timeout that SIGKILLs the whole process group / namespace;
 * a scrubbed environment (no inherited secrets, tokens or proxies);
@@ -18,15 +25,21 @@ import functools
 import json
 import os
 import resource
+import selectors
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from auditor.core.errors import SandboxUnavailable
+from auditor.sandbox import isolation as iso
 
 UID_RANGE = (61000, 65000)  # unprivileged ids with no account, one per run (see _pick_uid)
 
@@ -71,6 +84,19 @@ class Limits:
     nproc: int = 512
     nofile: int = 1024
     threads: int = 2
+    memory_total: int = 6 << 30  # all the run's processes together (proportional set size)
+    disk_bytes: int = 2 << 30  # what the run may write into its folder (the tmpfs are capped by their size)
+    tmpfs_bytes: dict[str, int] = field(default_factory=lambda: dict(iso.TMPFS))
+
+
+@dataclass
+class LimitResult:
+    """A total the parent's watchdog (or the kernel) enforced by stopping the run."""
+
+    kind: str  # "memory total" | "disk total" | "process count" | "wall-clock" | ...
+    limit: int | float  # bytes, processes or seconds
+    observed: int | float
+    unit: str  # "bytes" | "processes" | "seconds"
 
 
 @dataclass
@@ -86,10 +112,17 @@ class SandboxRun:
     files: dict[str, int] = field(default_factory=dict)  # run-dir files written by the run -> bytes
     logs: dict[str, str] = field(default_factory=dict)  # run-dir logs/*.txt|*.log -> text (bounded)
     strays: list[str] = field(default_factory=list)  # files the run left in shared temp dirs (removed)
+    limit: LimitResult | None = None  # the total that stopped the run, when one did
+    hook_connections: int = 0  # audit-hook connections the parent accepted (0: no evidence arrived)
+
+
+def isolation_mode() -> str:
+    """'bwrap' when bubblewrap works here, else the legacy layer (used only with `unsafe=True`)."""
+    return "bwrap" if iso.probe()[0] else legacy_mode()
 
 
 @functools.lru_cache(maxsize=1)
-def isolation_mode() -> str:
+def legacy_mode() -> str:
     """'root-ns' | 'user-ns' | 'session', probed once by actually trying."""
     unshare = shutil.which("unshare")
     if unshare and sys.platform.startswith("linux"):
@@ -123,18 +156,32 @@ def _set_limits(limits: Limits) -> None:
     lim(resource.RLIMIT_CORE, 0)
 
 
+def _mount_tmpfs(path: Path, size: int) -> int | None:
+    """Mount a size-capped tmpfs on path (root only); the size on success, None where mounting fails."""
+    mount = shutil.which("mount")
+    if mount is None or not iso.probe()[0]:
+        return None
+    r = subprocess.run([mount, "-t", "tmpfs", "-o", f"size={int(size)},mode=0755,nosuid,nodev",
+                        "auditor-gauntlet", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    return int(size) if r.returncode == 0 else None
+
+
 class Sandbox:
     """A private temporary tree: `root/run` is the child's working folder (a copy of the submission
     plus synthetic data); stdout/stderr are written to files outside it. Use as a context manager:
     the tree is removed on exit."""
 
-    def __init__(self, prefix: str = "auditor-gauntlet-"):
+    def __init__(self, prefix: str = "auditor-gauntlet-", disk_bytes: int = Limits.disk_bytes):
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
         os.chmod(self.root, 0o711)
         self.run_dir = self.root / "run"
         self.run_dir.mkdir()
+        # as root, the run folder is a tmpfs of the disk budget's size: a hard cap, not a watchdog's look
+        self.disk_cap = _mount_tmpfs(self.run_dir, disk_bytes) if os.geteuid() == 0 else None
         self.meta_dir = self.run_dir / ".gauntlet"
         self.meta_dir.mkdir()
+        self.data_dir = self.root / "data"  # parent-owned synthetic data (outside the run's writable folder)
         self.copy_notes: list[str] = []
         self.uid = _pick_uid() if os.geteuid() == 0 else None  # root drops to an unused uid
 
@@ -145,6 +192,9 @@ class Sandbox:
         self.close()
 
     def close(self) -> None:
+        if self.disk_cap is not None:
+            subprocess.run(["umount", "-l", str(self.run_dir)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # ------------------------------------------------------------------ preparing the tree
@@ -185,10 +235,10 @@ class Sandbox:
         smi.chmod(0o755)
         return target
 
-    def _chown_tree(self, events_path: Path) -> None:
+    def _chown_tree(self) -> None:
         """The submission's copy becomes the sandbox user's; the synthetic data, the shims and the
-        run configuration stay the auditor's (readable, not writable), except the events file."""
-        events_path.touch(mode=0o600)
+        run configuration stay the auditor's (readable, not writable). With bubblewrap they are also
+        read-only mounts, which is what protects them when the auditor is an ordinary user."""
         if self.uid is None:
             return
         for dirpath, dirnames, filenames in os.walk(self.run_dir):
@@ -201,16 +251,20 @@ class Sandbox:
             os.chown(dirpath, self.uid, self.uid, follow_symlinks=False)
             for name in filenames:
                 os.chown(os.path.join(dirpath, name), self.uid, self.uid, follow_symlinks=False)
-        os.chown(events_path, self.uid, self.uid)
 
     # ------------------------------------------------------------------ running
     def run(self, argv: list[str], env_extra: dict[str, str], limits: Limits, config: dict,
-            shims: bool, on_progress=None) -> SandboxRun:
+            shims: bool, on_progress=None, unsafe: bool = False, devices: list[str] = ()) -> SandboxRun:
+        """Run argv in the sandbox. Raises SandboxUnavailable when bubblewrap cannot isolate the run
+        and the caller did not accept the legacy layers (`unsafe`)."""
         py_dir = self.meta_dir / "py"
         mode = isolation_mode()
-        events_path = self.meta_dir / "events.jsonl"
+        if mode != "bwrap" and not unsafe:
+            raise SandboxUnavailable(f"the gauntlet needs OS-level isolation: {iso.probe()[1]}; "
+                                     "pass --unsafe-no-sandbox to run the script without it")
+        sock_path = self.meta_dir / "events.sock"
         cfg = dict(config)
-        cfg.update(events=str(events_path), run_dir=str(self.run_dir), shims=shims,
+        cfg.update(events=str(sock_path), run_dir=str(self.run_dir), shims=shims,
                    fallback_dir=str(py_dir / "fallback") if shims else None, threads=limits.threads,
                    block_network=True)
         cfg_path = self.meta_dir / "config.json"
@@ -218,7 +272,8 @@ class Sandbox:
         (self.run_dir / "tmp").mkdir(exist_ok=True)
         # logs shipped in the folder are the submitter's claims, not this run's output
         self._shipped = {rel: sig for rel, sig in self._walk()}
-        self._chown_tree(events_path)
+        sink = _EventSink(sock_path, self.uid)
+        self._chown_tree()
         env = {
             "PATH": f"{self.meta_dir / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.run_dir),
@@ -238,7 +293,11 @@ class Sandbox:
         env.update(env_extra)
         cmd = list(argv)
         preexec_uid = None
-        if mode == "root-ns":
+        if mode == "bwrap":
+            ro = [str(self.meta_dir)] + [str(d) for d in (self.run_dir / "data", self.data_dir) if d.is_dir()]
+            cmd = iso.bwrap_argv(self.uid, [str(self.run_dir)], ro, str(self.run_dir), limits.tmpfs_bytes,
+                                 list(devices)) + cmd
+        elif mode == "root-ns":
             drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--"] \
                 if self.uid is not None and shutil.which("setpriv") else []
             lo = "ip link set lo up 2>/dev/null; " if shutil.which("ip") else ""
@@ -254,12 +313,7 @@ class Sandbox:
             cmd = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--", *cmd]
         elif self.uid is not None:
             preexec_uid = self.uid
-        isolation = {
-            "mode": mode,
-            "network": "network namespace + audit hook" if mode != "session" else "audit hook only",
-            "processes": "PID namespace (all die with the run)" if mode != "session" else "process group + sweep",
-            "user": "an unused unprivileged uid" if self.uid is not None else "unchanged",
-        }
+        isolation = _describe(mode, self.uid, limits, self.disk_cap)
 
         def preexec():
             os.setsid()
@@ -273,83 +327,126 @@ class Sandbox:
         t0 = time.monotonic()
         t_wall0 = time.time()
         timed_out = False
+        tripped: LimitResult | None = None
+        watch = _Watchdog(self.run_dir, limits)
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             try:
                 proc = subprocess.Popen(cmd, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=err, preexec_fn=preexec, close_fds=True)
             except (OSError, subprocess.SubprocessError) as exc:
+                sink.stop()
                 return SandboxRun(None, False, time.monotonic() - t0, "", f"sandbox could not start: {exc}", [],
                                   isolation, f"sandbox could not start ({type(exc).__name__}: {exc})")
             try:
                 deadline = t0 + limits.wall_s
+                next_progress = t0 + 5.0
                 while True:
                     try:
-                        proc.wait(timeout=min(5.0, max(0.05, deadline - time.monotonic())))
+                        proc.wait(timeout=min(WATCH_EVERY, max(0.01, deadline - time.monotonic())))
                         break
                     except subprocess.TimeoutExpired:
-                        if time.monotonic() >= deadline:
-                            timed_out = True
-                            break
-                        if on_progress is not None:
-                            on_progress(time.monotonic() - t0)
+                        pass
+                    now = time.monotonic()
+                    if now >= deadline:
+                        timed_out = True
+                        tripped = LimitResult("wall-clock", limits.wall_s, round(now - t0, 1), "seconds")
+                        break
+                    tripped = watch.check(proc.pid)
+                    if tripped is not None:
+                        break
+                    if on_progress is not None and now >= next_progress:
+                        next_progress = now + 5.0
+                        on_progress(now - t0)
             except BaseException:  # KeyboardInterrupt included: never leave the child behind
                 _kill_tree(proc.pid)
                 proc.wait()
+                sink.stop()
                 raise
             _kill_tree(proc.pid)
             proc.wait()
         wall = time.monotonic() - t0
+        events, connections = sink.stop()
         rc = proc.returncode
         stdout = _tail(out_path)
         stderr = _tail(err_path)
-        events = _read_events(events_path)
-        limit_hit = "wall-clock timeout" if timed_out else _limit_from(rc, stderr, events)
+        if timed_out:
+            limit_hit = "wall-clock timeout"
+        elif tripped is not None:
+            limit_hit = f"{tripped.kind} {human_amount(tripped.limit, tripped.unit)}"
+        else:
+            limit_hit = _limit_from(rc, stderr, events)
+        if tripped is None and not timed_out and self.disk_cap is None:  # a burst between two looks
+            disk = _disk_use(self.run_dir) - watch.base_disk
+            if disk > limits.disk_bytes:
+                tripped = LimitResult("disk total", limits.disk_bytes, disk, "bytes")
+                limit_hit = f"{tripped.kind} {human_amount(tripped.limit, tripped.unit)}"
         files, logs = self._outputs()
-        result = SandboxRun(rc, timed_out, wall, stdout, stderr, events, isolation, limit_hit, files, logs)
-        if self.uid is not None:
+        result = SandboxRun(rc, timed_out, wall, stdout, stderr, events, isolation, limit_hit, files, logs,
+                            limit=tripped, hook_connections=connections)
+        if self.uid is not None and mode != "bwrap":  # bwrap: the shared temp dirs were private tmpfs
             result.strays = _sweep_shared_tmp(t_wall0, self.uid)
         return result
 
     def _walk(self):
         """(relative path, (size, mtime_ns)) of the regular files the run directory holds."""
-        for dirpath, dirnames, filenames in os.walk(self.run_dir):
-            rel_dir = os.path.relpath(dirpath, self.run_dir)
-            if rel_dir.split(os.sep)[0] in ("data", ".gauntlet", "tmp"):
-                dirnames[:] = []
-                continue
-            for name in sorted(filenames):
-                try:
-                    st = os.lstat(os.path.join(dirpath, name))
-                except OSError:
-                    continue
-                if stat.S_ISREG(st.st_mode):
-                    yield os.path.normpath(os.path.join(rel_dir, name)), (st.st_size, st.st_mtime_ns)
+        for rel, _dir_fd, name, st in _files_beneath(self.run_dir):
+            yield rel, (st.st_size, st.st_mtime_ns)
 
     def _outputs(self) -> tuple[dict[str, int], dict[str, str]]:
+        """Sizes of the files in the run folder and the text of its logs, read beneath the folder
+        without following any link the script planted (no confused deputy)."""
         files: dict[str, int] = {}
         logs: dict[str, str] = {}
         shipped = getattr(self, "_shipped", {})
-        for dirpath, dirnames, filenames in os.walk(self.run_dir):
-            rel_dir = os.path.relpath(dirpath, self.run_dir)
-            top = rel_dir.split(os.sep)[0]
-            if top in ("data", ".gauntlet", "tmp"):
-                dirnames[:] = []
-                continue
+        for rel, dir_fd, name, st in _files_beneath(self.run_dir):
+            files[rel] = st.st_size
+            if shipped.get(rel) == (st.st_size, st.st_mtime_ns):
+                continue  # untouched since before the run: not this run's output
+            if (rel.split(os.sep)[0] == "logs" or name.endswith((".log", ".txt"))) and len(logs) < 20:
+                logs[rel] = _tail_at(dir_fd, name)
+        return files, logs
+
+
+SKIP_TOPS = ("data", ".gauntlet", "tmp")
+MAX_WALK = 100_000
+
+
+def _files_beneath(top: Path):
+    """(relative path, dir fd, name, stat) of regular files under `top`, except the auditor's own
+    folders; os.fwalk opens each directory relative to its parent with O_NOFOLLOW."""
+    seen = 0
+    try:
+        walker = os.fwalk(top, follow_symlinks=False)
+        for dirpath, dirnames, filenames, dir_fd in walker:
+            rel_dir = os.path.relpath(dirpath, top)
+            if rel_dir == ".":
+                dirnames[:] = [d for d in dirnames if d not in SKIP_TOPS]
             for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                rel = os.path.normpath(os.path.join(rel_dir, name))
+                seen += 1
+                if seen > MAX_WALK:
+                    return
                 try:
-                    st = os.lstat(full)
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                 except OSError:
                     continue
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                files[rel] = st.st_size
-                if shipped.get(rel) == (st.st_size, st.st_mtime_ns):
-                    continue  # untouched since before the run: not this run's output
-                if (top == "logs" or name.endswith((".log", ".txt"))) and len(logs) < 20:
-                    logs[rel] = _tail(Path(full))
-        return files, logs
+                if stat.S_ISREG(st.st_mode):
+                    yield os.path.normpath(os.path.join(rel_dir, name)), dir_fd, name, st
+    except OSError:
+        return
+
+
+def _tail_at(dir_fd: int, name: str, limit: int = OUTPUT_TAIL) -> str:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            fh.seek(size - limit)
+        return fh.read(limit).decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def _tail(path: Path, limit: int = OUTPUT_TAIL) -> str:
@@ -362,18 +459,6 @@ def _tail(path: Path, limit: int = OUTPUT_TAIL) -> str:
         if size > limit:
             fh.seek(size - limit)
         return fh.read(limit).decode("utf-8", "replace").replace("\x00", "\ufffd")
-
-
-def _read_events(path: Path) -> list[dict]:
-    events = []
-    for line in _tail(path, 8 << 20).splitlines():
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            events.append(obj)
-    return events
 
 
 def _limit_from(rc: int | None, stderr: str, events: list[dict]) -> str | None:
@@ -481,3 +566,180 @@ def _kill_tree(pid: int, wait_s: float = 15.0) -> None:
         if not victims or time.monotonic() > deadline:
             return
         time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------- evidence channel
+
+MAX_EVENT_BYTES = 16 << 20
+MAX_EVENT_LINE = 1 << 20
+
+
+class _EventSink:
+    """A Unix socket the parent listens on; every audit hook inside the run connects once and streams
+    JSON lines. The parent keeps what arrives: the script can send more, never retract what was sent."""
+
+    def __init__(self, path: Path, uid: int | None):
+        self.events: list[dict] = []
+        self.connections = 0
+        self._bytes = 0
+        self._stop = threading.Event()
+        self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        self._srv.bind(str(path))
+        os.chmod(path, 0o600)
+        if uid is not None:
+            os.chown(path, uid, uid)
+        self._srv.listen(64)
+        self._srv.setblocking(False)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._srv, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._loop, name="gauntlet-events", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._poll(0.1)
+
+    def _poll(self, timeout: float) -> int:
+        n = 0
+        for key, _ in self._sel.select(timeout):
+            if key.data is None:
+                try:
+                    conn, _ = self._srv.accept()
+                except OSError:
+                    continue
+                conn.setblocking(False)
+                self.connections += 1
+                self._sel.register(conn, selectors.EVENT_READ, bytearray())
+                continue
+            try:
+                chunk = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._sel.unregister(key.fileobj)
+                key.fileobj.close()
+                continue
+            n += len(chunk)
+            buf = key.data
+            buf += chunk
+            *lines, rest = bytes(buf).split(b"\n")
+            buf[:] = rest[-MAX_EVENT_LINE:]
+            for line in lines:
+                self._take(line)
+        return n
+
+    def _take(self, line: bytes) -> None:
+        if self._bytes > MAX_EVENT_BYTES or not line.strip():
+            return
+        self._bytes += len(line)
+        try:
+            obj = json.loads(line.decode("utf-8", "replace"))
+        except ValueError:
+            return
+        if isinstance(obj, dict):
+            self.events.append(obj)
+
+    def stop(self) -> tuple[list[dict], int]:
+        """After the run's processes are gone: drain what is buffered, close, return (events, connections)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        while self._poll(0.05):
+            pass
+        for key in list(self._sel.get_map().values()):
+            key.fileobj.close()
+        self._sel.close()
+        return self.events, self.connections
+
+
+# ---------------------------------------------------------------------------------- totals
+
+WATCH_EVERY = 0.2  # seconds between the watchdog's looks
+
+
+class _Watchdog:
+    """Totals over the whole run, checked from outside: memory (sum of the proportional set size of
+    every process of the run), processes, and bytes written into the run folder."""
+
+    def __init__(self, run_dir: Path, limits: Limits):
+        self.run_dir = run_dir
+        self.limits = limits
+        self.base_disk = _disk_use(run_dir)
+        self.n = 0
+
+    def check(self, pid: int) -> LimitResult | None:
+        self.n += 1
+        members = list(_members(pid)) + [pid]
+        if len(members) > self.limits.nproc + 4:  # bwrap's own two processes and the driver's shell
+            return LimitResult("process count", self.limits.nproc, len(members), "processes")
+        mem = sum(_pss(p) for p in members)
+        if mem > self.limits.memory_total:
+            return LimitResult("memory total", self.limits.memory_total, mem, "bytes")
+        if self.n % 3 == 0:
+            disk = _disk_use(self.run_dir) - self.base_disk
+            if disk > self.limits.disk_bytes:
+                return LimitResult("disk total", self.limits.disk_bytes, disk, "bytes")
+        return None
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size plus swap, in bytes (shared pages count once over their sharers)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            total = 0
+            for line in fh:
+                if line.startswith((b"Pss:", b"SwapPss:")):
+                    total += int(line.split()[1]) * 1024
+            return total
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _disk_use(top: Path) -> int:
+    total = 0
+    for _rel, _fd, _name, st in _files_beneath(top):
+        total += st.st_blocks * 512
+    return total
+
+
+def human_amount(value: float, unit: str) -> str:
+    if unit == "bytes":
+        for u, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if value >= size:
+                return f"{value / size:.3g} {u}"
+        return f"{int(value)} bytes"
+    if unit == "seconds":
+        return f"{value:g} s"
+    return f"{int(value)} {unit}"
+
+
+def _describe(mode: str, uid: int | None, limits: Limits, disk_cap: int | None) -> dict[str, str]:
+    if mode == "bwrap":
+        tmp = ", ".join(f"{m} {human_amount(b, 'bytes')}" for m, b in limits.tmpfs_bytes.items())
+        return {
+            "mode": "bwrap",
+            "filesystem": "read-only interpreter, run folder, private tmpfs (" + tmp + "); no home, no host /tmp",
+            "network": "new network namespace (loopback only; no host sockets) + audit hook",
+            "processes": "new PID namespace (all die with the run), new session",
+            "ipc": "new IPC and UTS namespaces",
+            "user": "an unused unprivileged uid" if uid is not None else "the caller's uid in a user namespace",
+            "totals": f"memory {human_amount(limits.memory_total, 'bytes')} (watchdog), run folder "
+                      + (f"a {human_amount(disk_cap, 'bytes')} tmpfs" if disk_cap else
+                         f"{human_amount(limits.disk_bytes, 'bytes')} (watchdog)") + f", {limits.nproc} processes",
+        }
+    return {
+        "mode": mode,
+        "network": "network namespace + audit hook" if mode != "session" else "audit hook only",
+        "processes": "PID namespace (all die with the run)" if mode != "session" else "process group + sweep",
+        "user": "an unused unprivileged uid" if uid is not None else "unchanged",
+    }
