@@ -189,3 +189,36 @@ def test_review_states_the_date_and_track_it_used(tmp_path):
     assert ("Judged by the rulings in force on 2026-04-20 (from the folder name); track `track_10min_16mb` "
             "(from the folder path).") in md
     assert json.loads(render(result, "json"))["judged"]["date"] == "2026-04-20"
+
+
+# ------------------------------------------------------------------------------ C2: per-byte spread shapes
+
+SPREAD = SCRIPT + '''
+
+import numpy as np
+import torch.nn.functional as F
+
+
+def eval_ppm_mix(model, val_tokens, piece_lens, ppm_lp, lam):
+    """Token log-probs spread over the token's bytes and mixed with a byte model."""
+    x, y = val_tokens[:-1], val_tokens[1:]
+    lp = F.log_softmax(model(x), -1).gather(-1, y[:, None])[:, 0].numpy()
+    per_tok_len = piece_lens[y]
+    rep_lp = np.repeat(lp, per_tok_len)
+    rep_len = np.repeat(per_tok_len, per_tok_len)
+    nlp = rep_lp / rep_len
+    pm = lam * np.exp(nlp) + (1 - lam) * np.exp(ppm_lp)
+    bits_sum = -np.log2(pm).sum()
+    return bits_sum
+
+
+if __name__ == "__main__":
+    eval_ppm_mix(None, None, None, None, 0.9)
+'''
+
+
+def test_np_repeat_spread_mixed_with_a_byte_model_fails_c2(tmp_path):
+    result = audit_folder(str(write_record(tmp_path, script=SPREAD)))
+    fails = by_severity(rule(result, "C2_NORMALIZED"), "fail")
+    assert fails and fails[0].confidence == "high"
+    assert any(e.text.strip().startswith("pm = lam * np.exp(nlp)") for f in fails for e in f.evidence)
