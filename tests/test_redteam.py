@@ -58,7 +58,9 @@ def _as_user(pw, home: Path, attack: str, ctx: dict) -> dict:
     """The auditor as an ordinary user: the kit's runner under the throwaway uid. Where the interpreter
     sits under a folder others cannot enter (/root), a private mount namespace shows that user the
     prefix alone, at the same path."""
-    prefix = os.path.realpath(sys.prefix)
+    # a venv's own prefix may be visible (a CI checkout under /tmp) while its base interpreter is not
+    prefix = next((os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)
+                   if _hidden_ancestor(os.path.realpath(p))), os.path.realpath(sys.prefix))
     hidden = _hidden_ancestor(prefix)
     env = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
            "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}", "AUDITOR_TEST_PARENT_SECRET": SECRET}

@@ -87,13 +87,14 @@ def bwrap_argv(uid: int | None, binds_rw: list[str], binds_ro: list[str], chdir:
             a += ["--ro-bind", link, link]
     for f in ETC_FILES:
         a += ["--ro-bind-try", f, f]
-    for p in interpreter_paths():
-        a += _dirs_for(p) + ["--ro-bind", p, p]
     a += ["--proc", "/proc", "--dev", "/dev"]
     for dev in devices:
         a += ["--dev-bind-try", dev, dev]
     for mount, size in tmpfs_bytes.items():
         a += ["--size", str(int(size)), "--perms", "1777", "--tmpfs", mount]
+    # after the private tmpfs mounts: an interpreter or venv that lives under /tmp (a CI checkout) stays visible
+    for p in interpreter_paths():
+        a += _dirs_for(p) + ["--ro-bind", p, p]
     for p in binds_rw:
         a += _dirs_for(p) + ["--bind", p, p]
     for p in binds_ro:
