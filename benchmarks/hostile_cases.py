@@ -1,0 +1,126 @@
+"""The hostile inputs of issue 21, one folder each, through `auditor run F --format json` in a child
+process: exit code, first stderr line, wall seconds, CPU seconds and peak RSS (os.wait4's rusage of
+that child). A child past --timeout is killed and reported as such.
+
+    PYTHONPATH=. python benchmarks/hostile_cases.py [--timeout 120] [--only NAME,...]
+
+Folders are built from the tests' synthetic record (tests/adversarial_kit.valid_spec) with one piece
+swapped; nothing is copied from real records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from adversarial_kit import valid_meta, valid_spec, write_spec  # noqa: E402
+
+
+def _hp(expr: str) -> bytes:
+    return (f"import os\n\nclass Hyperparameters:\n    x = os.environ.get('X', {expr})\n\n"
+            f"print(Hyperparameters.x)\n").encode()
+
+
+def _meta_with(raw_bpb: str) -> bytes:
+    return json.dumps(valid_meta()).replace('"val_bpb": 1.0814', f'"val_bpb": {raw_bpb}').encode()
+
+
+def cases() -> dict[str, list[tuple[str, bytes]]]:
+    mb = "A" * 1_000_000
+    out: dict[str, list[tuple[str, bytes]]] = {
+        "json-309-digit-val_bpb": [("submission.json", _meta_with("9" * 309))],
+        "json-4000-digit-val_bpb": [("submission.json", _meta_with("9" * 4000))],
+        "json-1e400": [("submission.json", _meta_with("1e400"))],
+        "log-train_time-320-digits-m": [("train_seed42.log",
+                                   b"500/20000 train_loss: 3.3 train_time: " + b"9" * 320 + b".0m tok/s: 7\n")],
+        "log-inf-metrics": [("train_seed42.log", b"quantized val_loss:" + b"9" * 400 + b".0 val_bpb:" + b"9" * 400
+                             + b".5 eval_time:" + b"9" * 400 + b"ms\ntotal_eval_time: " + b"9" * 400 + b".0s\n")],
+        "log-huge-ints": [("train_seed42.log", b"val_tokens: " + b"9" * 5000 + b"\nseed:" + b"9" * 400 + b"\n")],
+        "stub-decode-bogus": [("train_gpt.py", b"exec(b'print(1)'.decode('bogus'))\n")],
+        "stub-decode-zlib_codec": [("train_gpt.py", b"exec(b'x'.decode('zlib_codec'))\n")],
+        "stub-encode-rot13": [("train_gpt.py", b"exec('print(1)'.encode('rot13'))\n")],
+        "stub-decode-idna": [("train_gpt.py", b"exec(b'print(1)'.decode('idna'))\n")],
+        "stub-unhashable-key": [("train_gpt.py", b"import lzma\nexec(lzma.decompress(b'', filters=[{[1]: 2}]))\n")],
+        "stub-lzma-delta-raw": [("train_gpt.py", b"import lzma\nexec(lzma.decompress(b'xx', format=lzma.FORMAT_RAW,"
+                                                 b" filters=[{'id': lzma.FILTER_DELTA}]))\n")],
+        "c-one-2MB-line": [("helper.c", b"int f(){ int x = 1; " + b"x = x + 1; " * 190_000 + b"}\n")],
+        "env-default-1.5G-repeat": [("train_gpt.py", _hp("'a' * 1500000000"))],
+        "stub-concat-512MB": [("train_gpt.py", (f"A='{mb}'\nB=A+A+A+A+A+A+A+A\nC=B+B+B+B+B+B+B+B\n"
+                                                f"D=C+C+C+C+C+C+C+C\nexec(D)\n").encode())],
+        "parse-10MB-binop": [("train_gpt.py", b"exec(" + b"1+" * 5_000_000 + b"1)\n")],
+        "parse-10MB-tuple": [("train_gpt.py", b"x=(" + b"1," * 5_000_000 + b")\nexec(x)\n")],
+    }
+    return out
+
+
+def run_case(folder: Path, argv_path: str | None, timeout: float) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out_f = tempfile.TemporaryFile()
+    err_f = tempfile.TemporaryFile()
+    t0 = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(out_f.fileno(), 1)
+        os.dup2(err_f.fileno(), 2)
+        os.execve(sys.executable, [sys.executable, "-P", "-m", "auditor", "run",
+                                   argv_path if argv_path is not None else str(folder), "--format", "json"], env)
+    killed = False
+    while True:
+        wpid, status, ru = os.wait4(pid, os.WNOHANG)
+        if wpid:
+            break
+        if time.perf_counter() - t0 > timeout:
+            os.kill(pid, signal.SIGKILL)
+            killed = True
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    out_f.seek(0)
+    err_f.seek(0)
+    stdout, stderr = out_f.read(), err_f.read().decode("utf-8", "replace")
+    code = os.waitstatus_to_exitcode(status)
+    valid = None
+    if code in (0, 1, 3):
+        try:
+            valid = json.loads(stdout)["verdict"]
+        except ValueError:
+            valid = "INVALID JSON"
+    return {"code": "killed" if killed else code, "verdict": valid, "wall": wall,
+            "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+            "stderr": (stderr.strip().splitlines() or [""])[-1][:160]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    print(f"{'case':28} {'exit':>6} {'verdict':>13} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7}  stderr")
+    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+        items = list(cases().items()) + [("run-empty-path", None)]
+        for name, pieces in items:
+            if only and name not in only:
+                continue
+            if pieces is None:
+                r = run_case(Path(tmp), "", args.timeout)
+            else:
+                folder = write_spec(Path(tmp) / name / "records" / "track_10min_16mb" / "2026-01-01_X",
+                                    valid_spec() + pieces)
+                r = run_case(folder, None, args.timeout)
+            print(f"{name:28} {r['code']!s:>6} {r['verdict']!s:>13} {r['wall']:7.2f} {r['cpu']:7.2f} "
+                  f"{r['rss_mb']:7.0f}  {r['stderr']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
