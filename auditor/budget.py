@@ -39,6 +39,8 @@ SCAN_LINE_CHARS = 4_096
 # catch RecursionError per function.
 PARSE_SOURCE_BYTES = 4 * MiB  # a "script" larger than this is not parsed at all
 PARSE_TOKENS = 400_000
+NAME_CHARS = 256  # an identifier longer than this (real ones are < 60) makes the file unanalysed:
+# name patterns such as `(loss|nll)\w*(sum|total)$` backtrack quadratically over a long one
 ANALYSED_CHARS_PER_FILE = 1_000_000  # data-flow analysis costs ~4 s CPU per MB of real code
 ANALYSED_CHARS_TOTAL = 1_000_000
 

@@ -59,12 +59,34 @@ def cases() -> dict[str, list[tuple[str, bytes]]]:
                                                 f"D=C+C+C+C+C+C+C+C\nexec(D)\n").encode())],
         "parse-10MB-binop": [("train_gpt.py", b"exec(" + b"1+" * 5_000_000 + b"1)\n")],
         "parse-10MB-tuple": [("train_gpt.py", b"x=(" + b"1," * 5_000_000 + b")\nexec(x)\n")],
+        "py-1MB-identifier": [("train_gpt.py", b"loss" * 200_000 + b"_sum = 1\n")],
+        "py-_train-string": [("train_gpt.py", b"x = '" + b"_train" * 160_000 + b"'\n")],
+        # the worst that stays inside the bounds (cost of a folder that uses every budget fully)
+        "logs-6x11MB-short-lines": [(f"train_seed{i}.log", b"step:1/2 x\n" * (1 << 20)) for i in range(6)],
+        "py-1MB-dense-functions": [("train_gpt.py", _dense_python(990_000))],
+        "py-399k-tokens-exec": [("train_gpt.py", b"x = [" + b"1," * 199_000 + b"]\nexec(x)\n")],
+        "py-5x900KB-files": [(f"helper{i}.py", _dense_python(900_000)) for i in range(5)],
     }
     return out
 
 
-def run_case(folder: Path, argv_path: str | None, timeout: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def _dense_python(size: int) -> bytes:
+    """Synthetic code shaped like a training script: functions with loops, calls, env reads."""
+    parts, i = [b"import os\nimport torch\n"], 0
+    while sum(map(len, parts)) < size:
+        parts.append((f"def f{i}(x, tokens, val_tokens):\n"
+                      f"    a = int(os.environ.get('A{i}', '{i}'))\n"
+                      f"    for j in range(len(tokens)):\n"
+                      f"        if a > 3 and tokens[j] > 0:\n"
+                      f"            x = x + torch.log_softmax(x, dim=-1) * tokens[j - 1]\n"
+                      f"        y = f{max(i - 1, 0)}(x, tokens, val_tokens) if j % 7 else x\n"
+                      f"    return x.sum() + y.mean()\n\n").encode())
+        i += 1
+    return b"".join(parts)[:size].rsplit(b"\ndef ", 1)[0] + b"\n"
+
+
+def run_case(folder: Path, argv_path: str | None, timeout: float, root: Path = ROOT) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(root))
     out_f = tempfile.TemporaryFile()
     err_f = tempfile.TemporaryFile()
     t0 = time.perf_counter()
@@ -103,6 +125,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--only", default="")
+    ap.add_argument("--root", default=str(ROOT), help="auditor source tree to run (default: this checkout); "
+                    "e.g. `git archive 5e631f2 auditor rules reports | tar -x -C /tmp/base` for the baseline")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     print(f"{'case':28} {'exit':>6} {'verdict':>13} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7}  stderr")
@@ -112,11 +136,11 @@ def main() -> int:
             if only and name not in only:
                 continue
             if pieces is None:
-                r = run_case(Path(tmp), "", args.timeout)
+                r = run_case(Path(tmp), "", args.timeout, Path(args.root))
             else:
                 folder = write_spec(Path(tmp) / name / "records" / "track_10min_16mb" / "2026-01-01_X",
                                     valid_spec() + pieces)
-                r = run_case(folder, None, args.timeout)
+                r = run_case(folder, None, args.timeout, Path(args.root))
             print(f"{name:28} {r['code']!s:>6} {r['verdict']!s:>13} {r['wall']:7.2f} {r['cpu']:7.2f} "
                   f"{r['rss_mb']:7.0f}  {r['stderr']}", flush=True)
     return 0

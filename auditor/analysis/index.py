@@ -9,9 +9,11 @@ checker that downgrades unreachable code to info.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from auditor import budget
 from auditor.analysis.envdefaults import dotted
 
 # method names too generic to link by name alone (they would connect unrelated library objects)
@@ -77,10 +79,18 @@ class ProgramIndex:
         self.loops: dict[str, list[ast.AST]] = {}
 
     def add(self, path: str, text: str) -> Module | None:
+        # ast.parse costs ~400 bytes per token and cannot be interrupted: estimate first (linear)
+        if budget.count_tokens(text, budget.PARSE_TOKENS) > budget.PARSE_TOKENS:
+            self.parse_errors[path] = f"more than {budget.PARSE_TOKENS:,} tokens; over the bound for parsing it"
+            return None
         try:
             tree = ast.parse(text)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             self.parse_errors[path] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            return None
+        long_name = _long_identifier(tree, text)
+        if long_name is not None:
+            self.parse_errors[path] = long_name
             return None
         p = PurePosixPath(path)
         modname = ".".join(p.with_suffix("").parts)
@@ -200,6 +210,23 @@ class ProgramIndex:
             cands = self.methods_by_name.get(attr, [])
             return (list(cands) if len(cands) <= 4 else []), True, None
         return [], False, None
+
+
+_LONG_WORD = re.compile(r"\b\w{%d}" % (budget.NAME_CHARS + 1))  # O(n): tried only at word starts
+
+
+def _long_identifier(tree: ast.Module, text: str) -> str | None:
+    """Why the file is not analysed when an identifier is longer than budget.NAME_CHARS, else None.
+    The text prefilter (linear) skips the tree walk for every real file."""
+    if _LONG_WORD.search(text) is None:
+        return None
+    for node in ast.walk(tree):
+        for attr in ("id", "attr", "arg", "name", "asname"):
+            v = getattr(node, attr, None)
+            if isinstance(v, str) and len(v) > budget.NAME_CHARS:
+                return (f"an identifier of {len(v):,} characters (line {getattr(node, 'lineno', '?')}); over the "
+                        f"bound of {budget.NAME_CHARS} for names")
+    return None
 
 
 def _params(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
