@@ -133,6 +133,7 @@ class _Evaluator:
         self.constants = constants  # module-level NAME = <constant expr>
         self.kinds: list[str] = []
         self.built = built if built is not None else [0]  # bytes built so far (shared by a file's layers)
+        self.failed: dict[str, str] = {}  # module constants that could not be evaluated -> why
 
     def build(self, size: int) -> None:
         """Account for a value of `size` bytes/characters about to be built: raises when it, or all
@@ -166,6 +167,8 @@ class _Evaluator:
         if isinstance(node, ast.Name):
             if node.id in self.constants:
                 return self.constants[node.id]
+            if node.id in self.failed:  # say why, not just "not a constant"
+                raise DecodeError(f"{node.id}: {self.failed[node.id]}")
             qn = self.aliases.get(node.id)
             if qn is not None:
                 return _Ref(qn)
@@ -382,13 +385,15 @@ def _module_constants(tree: ast.Module, ev: _Evaluator) -> dict[str, object]:
             spent = ev.built[0]
             try:
                 value = ev.safe_eval(node.value)
-            except DecodeError:
+            except DecodeError as exc:
                 if ev.built[0] > MAX_BUILT_BYTES:
                     raise  # the whole file's budget is spent: stop, and say so
                 ev.built[0] = spent  # nothing of a failed constant is kept
+                ev.failed[node.targets[0].id] = str(exc)[:200]
                 continue
             if isinstance(value, (str, bytes)) and not isinstance(value, _Ref):
                 consts[node.targets[0].id] = value
+                ev.failed.pop(node.targets[0].id, None)
     ev.kinds.clear()
     return consts
 

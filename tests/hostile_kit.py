@@ -452,7 +452,10 @@ import auditor.cli
 from auditor.audit import audit_folder  # noqa: F401  (imports every rule before forking)
 import reports.render  # noqa: F401
 limit_as = int(os.environ.get("HOSTILE_AS_LIMIT", str(4 << 30)))
-print(json.dumps({"base_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+# this process's own high-water mark (VmHWM; ru_maxrss would include the peak of whatever exec'd it)
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+base_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"base_mb": base_kb / 1024}), flush=True)
 for line in sys.stdin:
     req = json.loads(line)
     sys.stdout.flush(); sys.stderr.flush()
