@@ -588,4 +588,5 @@ def table(rows: list[dict]) -> str:
 
 if __name__ == "__main__":  # python tests/hostile_kit.py STATS.jsonl: the table of a (partial) long run
     rows = [json.loads(x) for x in Path(sys.argv[1]).read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if "harness_error" not in r]
     print(table(rows))
