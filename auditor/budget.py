@@ -25,7 +25,7 @@ FILE_BYTES = 16 * MiB  # a log or code file larger than this is not read
 README_BYTES = 2 * MiB
 JSON_BYTES = 4 * MiB  # submission.json and friends
 TOTAL_READ_BYTES = 48 * MiB  # everything read from one folder; files past it are not read
-LOG_PARSE_BYTES = 12 * MiB  # log text parsed, all logs together; a log past it is parsed up to it
+LOG_PARSE_BYTES = 8 * MiB  # log text parsed, all logs together; a log past it is parsed up to it
 
 # ---- text scanners ------------------------------------------------------------------------------
 # Line scanners (C helpers, logs) are linear in their input: a line longer than this is skipped
@@ -38,7 +38,8 @@ SCAN_LINE_CHARS = 4_096
 # refuses nesting deeper than 200 brackets and guards its C stack. Recursive consumers of the tree
 # catch RecursionError per function.
 PARSE_SOURCE_BYTES = 4 * MiB  # a "script" larger than this is not parsed at all
-PARSE_TOKENS = 400_000
+PARSE_TOKENS = 400_000  # per parse
+DECODE_TOKENS_TOTAL = 600_000  # parsed by the stub decoder, all files of a folder together
 NAME_CHARS = 256  # an identifier longer than this (real ones are < 60) makes the file unanalysed:
 # name patterns such as `(loss|nll)\w*(sum|total)$` backtrack quadratically over a long one
 ANALYSED_CHARS_PER_FILE = 1_000_000  # data-flow analysis costs ~4 s CPU per MB of real code
@@ -46,8 +47,9 @@ ANALYSED_CHARS_TOTAL = 1_000_000
 
 # ---- self-extracting stubs (auditor/decode.py) --------------------------------------------------
 DECODED_BYTES = 8 * MiB  # any one decoded value (decompression output, concatenation, payload)
-BUILT_BYTES = 32 * MiB  # all values one file's stub evaluation builds, together
+BUILT_BYTES = 32 * MiB  # all values the stub decoder builds, all files of a folder together
 DECODE_LAYERS = 4
+DECODE_CALL_BYTES = 2 * MiB  # charged to BUILT_BYTES up front for every decoding call (at most ~16 per folder)
 
 # ---- static values of configuration (auditor/analysis/envdefaults.py) ----------------------------
 VALUE_CHARS = 1 * MiB  # a string/bytes/tuple an env default or constant may evaluate to

@@ -232,8 +232,9 @@ class _Evaluator:
                     raise DecodeError("bad hex literal") from None
             raise DecodeError(f"call to {qn} is not a known decoder")
         kind, fn = handler
-        if self.built[0] >= MAX_BUILT_BYTES:  # spent: do not decompress once more to find out
-            raise DecodeError(f"the stub builds more than {MAX_BUILT_BYTES:,} bytes of values in all")
+        # charged before the call: a decoder that fails (a bomb past the bound, a stream corrupt after
+        # megabytes) did its work all the same, so every call costs at least this much of the budget
+        self.build(budget.DECODE_CALL_BYTES)
         data = args[0] if args else kwargs.get("data", kwargs.get("s", b""))
         if isinstance(data, str):
             data = data.encode("ascii", errors="replace")
@@ -445,23 +446,33 @@ def _layer_kind(steps: list[str], call_text: str) -> str:
 _MAYBE_STUB = re.compile(r"\b(?:exec|eval|run_path)\b")  # _exec_calls finds nothing without one of these
 
 
-def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | None:
+def decode_stub(source: str, path: str, siblings: dict[str, str], built: list[int] | None = None,
+                tokens: list[int] | None = None) -> Decoded | None:
     """Peel up to MAX_LAYERS stub layers. Returns None when `source` is not a stub.
 
     `siblings` maps other files in the folder (relative path) to their text, for exec-file shims.
     Raises DecodeError when it is a stub that cannot be decoded.
+    `built` and `tokens`, when given, are running totals shared by every file of a folder (bytes of
+    values built, tokens parsed), checked against budget.BUILT_BYTES and budget.DECODE_TOKENS_TOTAL,
+    so many files each within the per-file bounds cannot add up to minutes of work.
     """
     text, kinds, layers, target = source, [], 0, None
-    built = [0]  # bytes of values built, all layers together (budget.BUILT_BYTES)
+    built = built if built is not None else [0]  # bytes of values built, all layers together (budget.BUILT_BYTES)
+    tokens = tokens if tokens is not None else [0]
     while layers < MAX_LAYERS:
         if not _MAYBE_STUB.search(text):
             break  # no exec/eval/run_path anywhere: not a stub, and no need to parse a big script
         if len(text) > MAX_SOURCE_BYTES:
             raise DecodeError("script too large to analyse")
         # ast.parse takes ~400 bytes per token and cannot be interrupted: estimate first (linear)
-        if budget.count_tokens(text, budget.PARSE_TOKENS) > budget.PARSE_TOKENS:
+        n_tokens = budget.count_tokens(text, budget.PARSE_TOKENS)
+        if n_tokens > budget.PARSE_TOKENS:
             raise DecodeError(f"{'decoded payload' if layers else 'script'} has more than "
                               f"{budget.PARSE_TOKENS:,} tokens; over the bound for parsing it")
+        if tokens[0] + n_tokens > budget.DECODE_TOKENS_TOTAL:
+            raise DecodeError(f"not parsed for stub decoding: the folder's scripts already took "
+                              f"{tokens[0]:,} of the {budget.DECODE_TOKENS_TOTAL:,} tokens budgeted for that")
+        tokens[0] += n_tokens
         try:
             with warnings.catch_warnings():  # "invalid escape sequence" in submission code is not our stderr's business
                 warnings.simplefilter("ignore")

@@ -201,10 +201,13 @@ def load_submission(path: str | os.PathLike) -> Submission:
         elif rel.lower() == "requirements.txt":
             sub.requirements = texts[rel]
 
+    decode_spent = ([0], [0])  # bytes built and tokens parsed by the stub decoder, all files together
+    py_texts = {k: v for k, v in texts.items() if k.endswith(".py")}  # once, not once per file
     for rel in files:
         suffix = PurePosixPath(rel).suffix.lower()
         if suffix in CODE_SUFFIXES and rel in texts:
-            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats, real_names.get(rel, rel)))
+            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats, real_names.get(rel, rel),
+                                       decode_spent, py_texts))
     log_left = budget.LOG_PARSE_BYTES  # parsing costs ~0.3 s and up to 30 bytes of memory per byte of log
     for rel in files:
         if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
@@ -224,8 +227,9 @@ def load_submission(path: str | os.PathLike) -> Submission:
     return sub
 
 
-def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict, real: str | None = None
-               ) -> CodeFile:
+def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict, real: str | None = None,
+               decode_spent: tuple[list[int], list[int]] | None = None,
+               py_texts: dict[str, str] | None = None) -> CodeFile:
     text = texts[rel]
     shipped = text.encode("utf-8", errors="replace")
     try:
@@ -237,9 +241,9 @@ def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: di
     cf = CodeFile(path=rel, shipped=shipped, text=text, kind=kind)
     if kind != "python":
         return cf
-    siblings = {k: v for k, v in texts.items() if k.endswith(".py")}
+    siblings = py_texts if py_texts is not None else {k: v for k, v in texts.items() if k.endswith(".py")}
     try:
-        decoded = decode_stub(text, rel, siblings)
+        decoded = decode_stub(text, rel, siblings, *(decode_spent or (None, None)))
     except DecodeError as exc:
         cf.decode_error = str(exc)
         return cf

@@ -66,8 +66,19 @@ def cases() -> dict[str, list[tuple[str, bytes]]]:
         "py-1MB-dense-functions": [("train_gpt.py", _dense_python(990_000))],
         "py-399k-tokens-exec": [("train_gpt.py", b"x = [" + b"1," * 199_000 + b"]\nexec(x)\n")],
         "py-5x900KB-files": [(f"helper{i}.py", _dense_python(900_000)) for i in range(5)],
+        "300-bomb-stubs": [(f"s{i}.py", _bomb_stub()) for i in range(300)],
+        "every-budget-at-once": ([(f"train_seed{i}.log", b"ab\n" * 3_700_000) for i in range(4)]
+                                 + [("train_gpt.py", _dense_python(990_000)),
+                                    ("stub.py", b"x = [" + b"1," * 199_000 + b"]\nexec(x)\n"),
+                                    ("stub2.py", b"x = [" + b"1," * 199_000 + b"]\nexec(x)\n")]),
     }
     return out
+
+
+def _bomb_stub() -> bytes:
+    from adversarial_kit import bomb_stub
+
+    return bomb_stub(9 * 1024 * 1024)
 
 
 def _dense_python(size: int) -> bytes:

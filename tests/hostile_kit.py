@@ -200,7 +200,7 @@ def _compress(fmt: str, data: bytes) -> bytes:
 
 CALLS = {
     "xz": "lzma.decompress({p})",
-    "raw": "lzma.decompress({p}, format=lzma.FORMAT_RAW, filters=[{{'id': lzma.FILTER_LZMA2}}])",
+    "raw": "lzma.decompress({p}, format=lzma.FORMAT_RAW, filters=[{'id': lzma.FILTER_LZMA2}])",
     "alone": "lzma.decompress({p})",
     "zlib": "zlib.decompress({p})",
     "gzip": "gzip.decompress({p})",
@@ -216,8 +216,8 @@ def _bomb(fmt: str, size: int) -> bytes:
     if key not in _BOMBS:
         if fmt in ("xz", "raw", "alone"):
             f = {"xz": lzma.FORMAT_XZ, "raw": lzma.FORMAT_RAW, "alone": lzma.FORMAT_ALONE}[fmt]
-            comp = lzma.LZMACompressor(format=f, preset=1,
-                                       filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}] if fmt == "raw" else None)
+            comp = (lzma.LZMACompressor(format=f, filters=[{"id": lzma.FILTER_LZMA2, "preset": 1}]) if fmt == "raw"
+                    else lzma.LZMACompressor(format=f, preset=1))
         elif fmt == "zlib":
             comp = zlib.compressobj(9)
         elif fmt == "gzip":
@@ -271,7 +271,7 @@ def compressor_stub(draw) -> bytes:
         data = good
     fn, encode = ENCODINGS[enc]
     payload = encode(data).decode()
-    expr = call.format(p=f"{fn}({payload!r})")
+    expr = call.replace("{p}", f"{fn}({payload!r})")
     if draw(st.booleans()):
         expr = f"codecs.decode({expr}, 'utf-8')" if draw(st.booleans()) else f"{expr}.decode()"
     return f"import lzma, zlib, gzip, bz2, base64, codecs\nexec({expr})\n".encode()
@@ -452,6 +452,16 @@ import auditor.cli
 from auditor.audit import audit_folder  # noqa: F401  (imports every rule before forking)
 import reports.render  # noqa: F401
 limit_as = int(os.environ.get("HOSTILE_AS_LIMIT", str(4 << 30)))
+# one audit before forking, so every lazily imported module (log parser, analyses, rules) is loaded
+# once here and every case runs the same code
+import tempfile, contextlib, io
+with tempfile.TemporaryDirectory() as warm:
+    for name, text in (("README.md", "# x\n"), ("train_gpt.py", "import os\nexec(b'x=1'.decode())\n"),
+                       ("train_seed42.log", "seed:42\nquantized val_loss:1.0 val_bpb:1.0 eval_time:1ms\n"),
+                       ("k.c", "int f(){return 0;}\n"), ("submission.json", '{"val_bpb": 1.0}')):
+        open(os.path.join(warm, name), "w").write(text)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        auditor.cli.main(["run", warm, "--format", "json"])
 # this process's own high-water mark (VmHWM; ru_maxrss would include the peak of whatever exec'd it)
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
 base_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
