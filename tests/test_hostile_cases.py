@@ -323,3 +323,26 @@ def test_workflow_and_readme_never_run_python_m_auditor_in_a_folder():
     readme = (root / "README.md").read_text()
     for m in re.finditer(r"python3? (-\w+ )*-m auditor", readme):
         assert "-P" in m.group(0) or "rather than" in readme[max(0, m.start() - 80):m.start()], m.group(0)
+
+
+def test_stub_decoding_budget_is_shared_by_the_folder(tmp_path):
+    from adversarial_kit import bomb_stub
+
+    pieces = [(f"s{i:02d}.py", bomb_stub(9 * 1024 * 1024)) for i in range(30)]
+    folder = write_hostile(tmp_path / "rec", valid_spec() + pieces)
+    t0 = time.process_time()
+    sub = loader.load_submission(folder)
+    assert time.process_time() - t0 < 5.0  # 30 bombs of 8 MB each took 0.9 s of decompression apiece
+    errors = [sub.code_file(f"s{i:02d}.py").decode_error for i in range(30)]
+    bomb = f"decompressed payload exceeds the {MAX_DECODED_BYTES:,}-byte bound"
+    spent = f"the stub builds more than {MAX_BUILT_BYTES:,} bytes of values in all"
+    assert errors[0] == bomb and errors[-1] == spent and set(errors) == {bomb, spent}
+
+
+def test_stub_parse_budget_is_shared_by_the_folder(tmp_path):
+    stub = b"y = [" + b"1," * 124_000 + b"]\nexec('print(1)')\n"  # ~250,000 tokens each
+    folder = write_hostile(tmp_path / "rec", valid_spec() + [(f"s{i}.py", stub) for i in range(3)])
+    sub = loader.load_submission(folder)
+    assert [sub.code_file(f"s{i}.py").decode_error for i in range(2)] == [None, None]
+    assert sub.code_file("s2.py").decode_error == ("not parsed for stub decoding: the folder's scripts already took "
+                                                   "496,016 of the 600,000 tokens budgeted for that")
