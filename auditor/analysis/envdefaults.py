@@ -71,7 +71,9 @@ def env_read(node: ast.AST) -> tuple[str, ast.AST | None] | None:
 
 
 def readme_env(readme: str | None) -> dict[str, str]:
-    """VAR=value assignments on the README's command lines (first value wins)."""
+    """VAR=value assignments on the README's command lines (first value wins).
+    O(n) in the README (at most budget.README_BYTES): each regex either has no nested repetition or
+    fails only at the last unmatched quote of a line."""
     out: dict[str, str] = {}
     if not readme:
         return out
