@@ -178,7 +178,13 @@ def load_submission(path: str | os.PathLike) -> Submission:
 
     texts: dict[str, str] = {}
     spent = [0]  # bytes read from the folder so far (budget.TOTAL_READ_BYTES)
-    for rel in files:
+
+    def priority(rel: str) -> tuple[int, str]:  # what the budget goes to first: claims, README, code, logs
+        low = rel.lower()
+        return (0 if is_submission_json(rel) or low == "readme.md" else
+                1 if PurePosixPath(rel).suffix.lower() in CODE_SUFFIXES else 2, rel)
+
+    for rel in sorted(files, key=priority):
         suffix = PurePosixPath(rel).suffix.lower()
         wanted = (suffix in CODE_SUFFIXES or is_log_name(rel) or is_submission_json(rel)
                   or rel.lower() in ("readme.md", "requirements.txt"))
