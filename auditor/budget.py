@@ -49,6 +49,7 @@ ANALYSED_CHARS_TOTAL = 1_000_000
 DECODED_BYTES = 8 * MiB  # any one decoded value (decompression output, concatenation, payload)
 BUILT_BYTES = 32 * MiB  # all values the stub decoder builds, all files of a folder together
 DECODE_LAYERS = 4
+LZMA_MEMLIMIT = 256 * MiB  # xz/lzma stream whose header asks for a larger dictionary (xz -9 needs 65 MiB)
 DECODE_CALL_BYTES = 2 * MiB  # charged to BUILT_BYTES up front for every decoding call (at most ~16 per folder)
 
 # ---- static values of configuration (auditor/analysis/envdefaults.py) ----------------------------

@@ -87,12 +87,12 @@ def _bounded_streams(make: Callable, data: bytes, what: str, errors: tuple, *, g
 def _bounded_lzma(data: bytes, raw: bool, filters: list | None) -> bytes:
     if raw:
         make = lambda: lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters or [{"id": lzma.FILTER_LZMA2}])
-    else:
-        make = lzma.LZMADecompressor
+    else:  # the stream header names its dictionary size: liblzma refuses one past the limit
+        make = lambda: lzma.LZMADecompressor(memlimit=budget.LZMA_MEMLIMIT)
     try:
         make()  # liblzma rejects some filter chains only when the decompressor is built
-    except (ValueError, TypeError, OverflowError, lzma.LZMAError) as exc:
-        raise DecodeError(f"LZMA filter spec rejected ({exc})") from None
+    except (ValueError, TypeError, OverflowError, lzma.LZMAError, MemoryError) as exc:
+        raise DecodeError(f"LZMA filter spec rejected ({exc or type(exc).__name__})") from None
     try:
         return _bounded_streams(make, data, "LZMA", (lzma.LZMAError, EOFError), garbage_ok=True)
     except (ValueError, TypeError, OverflowError) as exc:  # a filter spec liblzma rejects

@@ -346,3 +346,14 @@ def test_stub_parse_budget_is_shared_by_the_folder(tmp_path):
     assert [sub.code_file(f"s{i}.py").decode_error for i in range(2)] == [None, None]
     assert sub.code_file("s2.py").decode_error == ("not parsed for stub decoding: the folder's scripts already took "
                                                    "496,016 of the 600,000 tokens budgeted for that")
+
+
+def test_lzma_header_asking_for_a_huge_dictionary_is_refused():
+    import base64
+    import lzma
+
+    data = lzma.compress(b"print(1)\n", filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 1536 << 20}])
+    src = f"import lzma,base64\nexec(lzma.decompress(base64.b85decode({base64.b85encode(data).decode()!r})))\n"
+    with pytest.raises(DecodeError) as exc:
+        decode_stub(src, "train_gpt.py", {})
+    assert str(exc.value) == "LZMA payload is corrupt (Memory usage limit exceeded)"
