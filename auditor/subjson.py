@@ -70,9 +70,11 @@ MAX_INT = 2 ** 63  # larger integers (JSON allows any number of digits) are not 
 
 
 def _number(value: Any) -> float | None:
-    """A finite float, or None: a bool, a non-number, NaN, infinity (`1e400`) or an integer too large
-    for a float (a 309-digit `val_bpb`) is not a figure (_huge_numbers reports the last two)."""
+    """A finite float, or None: a bool, a non-number, NaN, infinity (`1e400`) or an integer beyond 64
+    bits (a 309-digit `val_bpb`) is not a figure (_huge_numbers reports the last two)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -MAX_INT < value < MAX_INT:
         return None
     try:
         number = float(value)

@@ -357,3 +357,10 @@ def test_lzma_header_asking_for_a_huge_dictionary_is_refused():
     with pytest.raises(DecodeError) as exc:
         decode_stub(src, "train_gpt.py", {})
     assert str(exc.value) == "LZMA payload is corrupt (Memory usage limit exceeded)"
+
+
+def test_a_number_reported_too_large_is_never_used():
+    text = json.dumps(valid_meta()).replace('"val_bpb": 1.0814', '"val_bpb": ' + "9" * 20)
+    meta = parse_submission_json("submission.json", text.encode())
+    assert meta.val_bpb is None
+    assert any(f.message.startswith("val_bpb: number too large") for f in meta.issues)
