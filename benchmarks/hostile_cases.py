@@ -1,6 +1,7 @@
 """The hostile inputs of issue 21, one folder each, through `auditor run F --format json` in a child
-process: exit code, first stderr line, wall seconds, CPU seconds and peak RSS (os.wait4's rusage of
-that child). A child past --timeout is killed and reported as such.
+process: exit code, last stderr line, wall seconds, CPU seconds and peak RSS (os.wait4's rusage of
+that child, forked by tests/hostile_kit.ForkServer, plus the server's own import-time peak). A child
+past --timeout is killed and reported as such.
 
     PYTHONPATH=. python benchmarks/hostile_cases.py [--timeout 120] [--only NAME,...]
 
@@ -12,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,40 +93,19 @@ def _dense_python(size: int) -> bytes:
     return b"".join(parts)[:size].rsplit(b"\ndef ", 1)[0] + b"\n"
 
 
-def run_case(folder: Path, argv_path: str | None, timeout: float, root: Path = ROOT) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(root))
-    out_f = tempfile.TemporaryFile()
-    err_f = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        os.dup2(out_f.fileno(), 1)
-        os.dup2(err_f.fileno(), 2)
-        os.execve(sys.executable, [sys.executable, "-P", "-m", "auditor", "run",
-                                   argv_path if argv_path is not None else str(folder), "--format", "json"], env)
-    killed = False
-    while True:
-        wpid, status, ru = os.wait4(pid, os.WNOHANG)
-        if wpid:
-            break
-        if time.perf_counter() - t0 > timeout:
-            os.kill(pid, signal.SIGKILL)
-            killed = True
-        time.sleep(0.02)
-    wall = time.perf_counter() - t0
-    out_f.seek(0)
-    err_f.seek(0)
-    stdout, stderr = out_f.read(), err_f.read().decode("utf-8", "replace")
-    code = os.waitstatus_to_exitcode(status)
-    valid = None
-    if code in (0, 1, 3):
+def run_case(server, folder: Path, argv_path: str | None, timeout: float) -> dict:
+    """One audit in a child forked by the fork server (tests/hostile_kit.py): its own CPU time and peak
+    RSS (the server's import-time peak added), killed past `timeout` seconds of wall clock."""
+    r = server.run(["run", argv_path if argv_path is not None else str(folder), "--format", "json"], hang_s=timeout)
+    code = "killed" if r.killed else r.code
+    verdict = None
+    if r.code in (0, 1, 3) and not r.killed:
         try:
-            valid = json.loads(stdout)["verdict"]
+            verdict = json.loads(r.stdout)["verdict"]
         except ValueError:
-            valid = "INVALID JSON"
-    return {"code": "killed" if killed else code, "verdict": valid, "wall": wall,
-            "cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
-            "stderr": (stderr.strip().splitlines() or [""])[-1][:160]}
+            verdict = "INVALID JSON"
+    return {"code": code, "verdict": verdict, "wall": r.wall, "cpu": r.cpu, "rss_mb": r.rss_mb,
+            "stderr": (r.stderr.strip().splitlines() or [""])[-1][:160]}
 
 
 def main() -> int:
@@ -141,19 +117,23 @@ def main() -> int:
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     print(f"{'case':28} {'exit':>6} {'verdict':>13} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7}  stderr")
+    from hostile_kit import ForkServer
+
+    server = ForkServer(Path(args.root))
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
         items = list(cases().items()) + [("run-empty-path", None)]
         for name, pieces in items:
             if only and name not in only:
                 continue
             if pieces is None:
-                r = run_case(Path(tmp), "", args.timeout, Path(args.root))
+                r = run_case(server, Path(tmp), "", args.timeout)
             else:
                 folder = write_spec(Path(tmp) / name / "records" / "track_10min_16mb" / "2026-01-01_X",
                                     valid_spec() + pieces)
-                r = run_case(folder, None, args.timeout, Path(args.root))
+                r = run_case(server, folder, None, args.timeout)
             print(f"{name:28} {r['code']!s:>6} {r['verdict']!s:>13} {r['wall']:7.2f} {r['cpu']:7.2f} "
                   f"{r['rss_mb']:7.0f}  {r['stderr']}", flush=True)
+    server.close()
     return 0
 
 

@@ -516,8 +516,8 @@ class Outcome:
 
 
 class ForkServer:
-    def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+    def __init__(self, root: Path = ROOT) -> None:
+        env = dict(os.environ, PYTHONPATH=str(root))
         env.pop("AUDITOR_DEBUG", None)
         self.tmp = tempfile.TemporaryDirectory(prefix="hostile-io-")
         self.proc = subprocess.Popen([sys.executable, "-P", "-c", _SERVER], stdin=subprocess.PIPE,
