@@ -62,7 +62,8 @@ def reproduced_code(sub: Submission) -> tuple[int, CodeSize] | None:
 def _size(text: str) -> CodeSize | None:
     try:
         return code_size(text)
-    except ImportError:  # a brotli recipe on an install without brotli (the gauntlet extra): not reproduced
+    except (ImportError, ValueError, SyntaxError, RecursionError, MemoryError):
+        # a brotli recipe without brotli installed, or a script over the parsing bound: not reproduced
         return None
 
 

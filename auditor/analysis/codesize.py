@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from auditor.analysis.pyparse import parse_source
+from auditor.core import budget
 
 LZMA, BROTLI = "lzma-minify", "brotli-minify"
 _FLAGS = {LZMA: dict(rename_locals=False, hoist_literals=False, remove_literal_statements=True),
@@ -69,6 +70,9 @@ def compressed_code_size(text: str, recipe: str | None = None) -> int:
 
 
 def code_size(text: str, recipe: str | None = None) -> CodeSize:
+    """Raises ValueError when the source is over the parsing bound (minifying means parsing it)."""
+    if budget.count_tokens(text, budget.PARSE_TOKENS) > budget.PARSE_TOKENS:
+        raise ValueError(f"over {budget.PARSE_TOKENS:,} tokens: not minified")
     recipe = recipe or detect_recipe(text) or LZMA
     minified, how = minify(text, recipe)
     if recipe == BROTLI:

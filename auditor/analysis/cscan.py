@@ -4,12 +4,22 @@ No C parser: the helpers in records are small kernels written in a plain style, 
 that matters most (a hint or gate for position i decided from the token *at* i) is visible line by
 line: `tok = tokens[i]` followed by a condition on `tok` (or a value derived from it) that writes
 `hint[i]`/`valid[i]`. Reading `tokens[i - 1]` (the prefix) is the legal form and does not match.
+
+Cost: linear in the text. Comment stripping is one pass; a line longer than
+budget.SCAN_LINE_CHARS is not scanned (its regexes could backtrack over it; the caller is told which
+lines, so the review can say so); at most `MAX_TAINTED` tainted names are tracked at a time, so the
+per-line work is bounded by a constant.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from auditor.core import budget
+
+MAX_TAINTED = 64  # real kernels track a handful; the oldest is forgotten past this
+_COMMENT_START = re.compile(r"/[*/]")
 
 _READ = re.compile(r"\b(?:[\w:<>]+\s+)*?(\w+)\s*=\s*(?:\([\w\s]+\)\s*)?(\w*(?:tok|ids|target|seq|stream)\w*|y)\s*"
                    r"\[\s*(\w+)\s*\]\s*;", re.I)
@@ -32,34 +42,38 @@ class CFinding:
 
 
 def _strip_comments(text: str) -> list[str]:
+    """The lines of `text` with `//` and `/* */` comments removed. O(n): each line is cut into slices
+    at comment boundaries found with str.find / one regex search per boundary, never rebuilt per
+    character."""
     out = []
     in_block = False
-    for raw in text.splitlines():
-        line = raw
-        res = ""
-        i = 0
-        while i < len(line):
+    for line in text.splitlines():
+        parts: list[str] = []
+        i, n = 0, len(line)
+        while i < n:
             if in_block:
                 j = line.find("*/", i)
                 if j < 0:
-                    i = len(line)
                     break
                 in_block = False
                 i = j + 2
                 continue
-            if line.startswith("/*", i):
-                in_block = True
-                i += 2
-                continue
-            if line.startswith("//", i):
+            m = _COMMENT_START.search(line, i)
+            if m is None:
+                parts.append(line[i:])
                 break
-            res += line[i]
-            i += 1
-        out.append(res)
+            parts.append(line[i:m.start()])
+            if m.group() == "//":
+                break
+            in_block = True
+            i = m.end()
+        out.append("".join(parts))
     return out
 
 
-def scan_c(text: str, first_line: int = 1) -> list[CFinding]:
+def scan_c(text: str, first_line: int = 1, skipped: list[int] | None = None) -> list[CFinding]:
+    """Position gates and target-keyed hashes in C source. Lines longer than
+    budget.SCAN_LINE_CHARS are not scanned; their 1-based numbers are appended to `skipped`."""
     lines = _strip_comments(text)
     raw = text.splitlines()
     findings: list[CFinding] = []
@@ -68,6 +82,13 @@ def scan_c(text: str, first_line: int = 1) -> list[CFinding]:
     depth = 0
     pending_if: tuple[tuple[str, int], int] | None = None
     for k, line in enumerate(lines):
+        if len(line) > budget.SCAN_LINE_CHARS:
+            if skipped is not None:
+                skipped.append(first_line + k)
+            continue
+        if len(tainted) > MAX_TAINTED:
+            for var in list(tainted)[: len(tainted) - MAX_TAINTED]:
+                del tainted[var]
         if _FUNC_START.match(line) and depth == 0:
             tainted.clear()
         m = _READ.search(line)
@@ -87,6 +108,8 @@ def scan_c(text: str, first_line: int = 1) -> list[CFinding]:
                 if re.search(rf"\b{re.escape(var)}\b", a.group(2)) and var != a.group(1):
                     key = a.group(1)
                     for k2 in range(k + 1, min(len(lines), k + 40)):
+                        if len(lines[k2]) > budget.SCAN_LINE_CHARS:
+                            continue
                         r = _TABLE_READ.search(lines[k2])
                         if r and r.group(2) == key and "++" not in lines[k2] and "+=" not in lines[k2]:
                             findings.append(CFinding("target_hash", first_line + k, first_line + src[1],

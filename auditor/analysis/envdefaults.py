@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.core import budget
+
 
 class _Unknown:
     _inst = None
@@ -69,7 +71,9 @@ def env_read(node: ast.AST) -> tuple[str, ast.AST | None] | None:
 
 
 def readme_env(readme: str | None) -> dict[str, str]:
-    """VAR=value assignments on the README's command lines (first value wins)."""
+    """VAR=value assignments on the README's command lines (first value wins).
+    O(n) in the README (at most budget.README_BYTES): each regex either has no nested repetition or
+    fails only at the last unmatched quote of a line."""
     out: dict[str, str] = {}
     if not readme:
         return out
@@ -97,6 +101,14 @@ class EnvModel:
     # env-reading helpers such as `def env_int(name, default): return int(os.environ.get(name, default))`:
     # function name -> (parameter names, parameter defaults, returned expression)
     helpers: dict[str, tuple[list[str], dict[str, ast.AST], ast.AST]] = field(default_factory=dict)
+    # files where an evaluation hit a bound of auditor.core.budget (path -> why): the value was taken as
+    # UNKNOWN ("may run"), and the review names the file
+    bounded: dict[str, str] = field(default_factory=dict)
+    steps_left: int = field(default=0, repr=False, compare=False)
+
+    def _over(self, path: str, why: str) -> Any:
+        self.bounded.setdefault(path, why)
+        return UNKNOWN
 
     def add_log_config(self, config: dict) -> None:
         """The runs' own configuration dump decides a switch the README's run command does not set: for an
@@ -210,8 +222,21 @@ class EnvModel:
     # ---- evaluation -------------------------------------------------------------------------
     def const(self, node: ast.AST | None, path: str, locals_: dict[str, ast.AST] | None = None,
               used: set[str] | None = None, depth: int = 0) -> Any:
-        """Static value of an expression, or UNKNOWN. Env vars consulted are added to `used`."""
+        """Static value of an expression, or UNKNOWN. Env vars consulted are added to `used`.
+
+        Bounded (auditor.core.budget): at most EVAL_STEPS nodes per top-level call (names can refer to
+        names many times over, which would otherwise be exponential), and no string, bytes, tuple or
+        integer larger than VALUE_CHARS / VALUE_INT_BITS is built: its size is predicted from the
+        operands first (`'a' * 1500000000` is never computed)."""
+        if depth == 0:
+            self.steps_left = budget.EVAL_STEPS
         if node is None or depth > 30:
+            return UNKNOWN
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            if self.steps_left == -1:
+                return self._over(path, f"a configuration value needs more than {budget.EVAL_STEPS:,} evaluation "
+                                        "steps; taken as unknown")
             return UNKNOWN
         ev = lambda n: self.const(n, path, locals_, used, depth + 1)  # noqa: E731
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in self.helpers:
@@ -321,6 +346,13 @@ class EnvModel:
             a, b = ev(node.left), ev(node.right)
             if a is UNKNOWN or b is UNKNOWN:
                 return UNKNOWN
+            if isinstance(node.op, (ast.Add, ast.Mult)):
+                size = budget.predicted_size("add" if isinstance(node.op, ast.Add) else "mul", a, b)
+                limit = budget.VALUE_INT_BITS if isinstance(a, int) and isinstance(b, int) else budget.VALUE_CHARS
+                if size is not None and size > limit:
+                    return self._over(path, f"line {getattr(node, 'lineno', '?')}: a configuration value would be "
+                                            f"{size:,} {'bits' if limit == budget.VALUE_INT_BITS else 'items'} "
+                                            f"long (bound {limit:,}); not computed, taken as unknown")
             try:
                 if isinstance(node.op, ast.Add):
                     return a + b
@@ -341,11 +373,13 @@ class EnvModel:
                 v = ev(node.args[0])
                 if v is UNKNOWN:
                     return UNKNOWN
+                if fname == "str" and isinstance(v, (tuple, list, dict, set)):
+                    return UNKNOWN  # its text could be far larger than the items it references
                 try:
                     if fname == "bool" and isinstance(v, str):
                         return bool(v)
                     return {"int": int, "float": float, "bool": bool, "str": str}[fname](v)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     return UNKNOWN
             if isinstance(node.func, ast.Attribute) and node.func.attr in ("lower", "upper", "strip") and not node.args:
                 v = ev(node.func.value)
@@ -384,4 +418,7 @@ class EnvModel:
         d = self.defaults.get(var)
         if d is None or d[0] is UNKNOWN:
             return f"{var} (unset)"
-        return f"{var}={d[0]!r} (default)" if not isinstance(d[0], str) else f"{var}={d[0]} (default)"
+        shown = repr(d[0]) if not isinstance(d[0], str) else d[0]
+        if len(shown) > 200:  # a value can be up to budget.VALUE_CHARS long; a message stays short
+            shown = shown[:200] + f"… ({len(shown):,} characters)"
+        return f"{var}={shown} (default)"

@@ -23,7 +23,6 @@ statically-false guards they sit under. Rules read events; they never walk the A
 from __future__ import annotations
 
 import ast
-import re
 from typing import TYPE_CHECKING, Any
 
 from auditor.analysis.envdefaults import EnvModel, dotted
@@ -33,6 +32,7 @@ from auditor.analysis.flow_calls import (
     CallSemantics,
 )
 from auditor.analysis.vocabulary import (
+    mentions_train_bin,
     is_target_name,
     name_seeds,
     FILEREF,
@@ -313,7 +313,7 @@ class FlowAnalyzer(AssignSemantics, CallSemantics):
             if isinstance(node.value, str):
                 low = node.value
                 out = set()
-                if "fineweb_train" in low or re.search(r"(^|[/_*])train_?\*?\w*\.bin", low):
+                if "fineweb_train" in low or mentions_train_bin(low):
                     out.add(TRAIN)
                 if "fineweb_val" in low:
                     out.add(VAL)

@@ -9,9 +9,11 @@ checker that downgrades unreachable code to info.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from auditor.core import budget
 from auditor.analysis.envdefaults import dotted
 from auditor.analysis.pyparse import parse_source
 
@@ -73,18 +75,27 @@ class ProgramIndex:
         self.methods_by_name: dict[str, list[Func]] = {}
         self.parse_errors: dict[str, str] = {}
         self.parse_error_lines: dict[str, int | None] = {}
+        self.bounded: dict[str, str] = {}  # files over a parsing bound: not analysed, not a syntax error
         self.cache: dict = {}  # per-node facts reused across fixpoint rounds (keyed by node identity)
         self.long_strings: dict[str, list[ast.Constant]] = {}
         self.class_nodes: dict[tuple[str, str], ast.ClassDef] = {}
         self.loops: dict[str, list[ast.AST]] = {}
 
     def add(self, path: str, text: str) -> Module | None:
+        # ast.parse costs ~400 bytes per token and cannot be interrupted: estimate first (linear)
+        if budget.count_tokens(text, budget.PARSE_TOKENS) > budget.PARSE_TOKENS:
+            self.bounded[path] = f"more than {budget.PARSE_TOKENS:,} tokens; over the bound for parsing it"
+            return None
         res = parse_source(text, path)  # 3.12 syntax too (the auditor runs on 3.11)
         if not res.ok:
             self.parse_errors[path] = f"SyntaxError: {res.error} (line {res.error_line})"
             self.parse_error_lines[path] = res.error_line
             return None
         tree = res.tree
+        long_name = _long_identifier(tree, text)
+        if long_name is not None:
+            self.bounded[path] = long_name
+            return None
         p = PurePosixPath(path)
         modname = ".".join(p.with_suffix("").parts)
         if modname.endswith(".__init__"):
@@ -203,6 +214,23 @@ class ProgramIndex:
             cands = self.methods_by_name.get(attr, [])
             return (list(cands) if len(cands) <= 4 else []), True, None
         return [], False, None
+
+
+_LONG_WORD = re.compile(r"\b\w{%d}" % (budget.NAME_CHARS + 1))  # O(n): tried only at word starts
+
+
+def _long_identifier(tree: ast.Module, text: str) -> str | None:
+    """Why the file is not analysed when an identifier is longer than budget.NAME_CHARS, else None.
+    The text prefilter (linear) skips the tree walk for every real file."""
+    if _LONG_WORD.search(text) is None:
+        return None
+    for node in ast.walk(tree):
+        for attr in ("id", "attr", "arg", "name", "asname"):
+            v = getattr(node, attr, None)
+            if isinstance(v, str) and len(v) > budget.NAME_CHARS:
+                return (f"an identifier of {len(v):,} characters (line {getattr(node, 'lineno', '?')}); over the "
+                        f"bound of {budget.NAME_CHARS} for names")
+    return None
 
 
 def _params(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:

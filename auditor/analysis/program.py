@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from auditor.analysis.events import EventKind
+from auditor.core import budget
 from auditor.analysis.cscan import CFinding, looks_like_c, scan_c
 from auditor.analysis.envdefaults import EnvModel, readme_env
 from auditor.analysis.events import Event, Summary
@@ -135,8 +136,8 @@ class CodeAnalysis:
         return ", ".join(files[:6]) + (f" and {len(files) - 6} more" if len(files) > 6 else "")
 
 
-MAX_ANALYSED_CHARS = 1_000_000
-MAX_TOTAL_CHARS = 2_000_000
+MAX_ANALYSED_CHARS = budget.ANALYSED_CHARS_PER_FILE
+MAX_TOTAL_CHARS = budget.ANALYSED_CHARS_TOTAL
 
 
 def analyze(sub: Submission) -> CodeAnalysis:
@@ -158,7 +159,8 @@ def analyze(sub: Submission) -> CodeAnalysis:
             if size > MAX_ANALYSED_CHARS or analysed_chars + size > MAX_TOTAL_CHARS:
                 # real record scripts are < 200 KB; the analysis costs ~8 s CPU per MB, so a bloated file
                 # is reported for a human instead of stalling the audit
-                ca.unreadable[cf.path] = (f"{size:,} characters of source, over the analysis bound of "
+                ca.unreadable[cf.path] = ((f"{cf.decode_error}; " if cf.decode_error else "") +
+                                          f"{size:,} characters of source, over the analysis bound of "
                                           f"{MAX_ANALYSED_CHARS:,} per file / {MAX_TOTAL_CHARS:,} in all")
                 continue
             analysed_chars += size
@@ -166,12 +168,21 @@ def analyze(sub: Submission) -> CodeAnalysis:
                 ca.unreadable[cf.path] = cf.decode_error
             mod = index.add(cf.path, cf.text)
             if mod is None:
+                if cf.path in index.bounded:  # over a parsing bound: not analysed, not a syntax error
+                    ca.unreadable[cf.path] = index.bounded[cf.path]
+                    continue
                 ca.unreadable[cf.path] = index.parse_errors.get(cf.path, "does not parse")
                 ca.parse_errors[cf.path] = (ca.unreadable[cf.path], index.parse_error_lines.get(cf.path))
                 continue
             envm.add_module(cf.path, mod.tree, cf.text)
             ca.python_files.append(cf.path)
         elif cf.kind == "c" and cf.text is not None:
+            size = len(cf.text)
+            if size > MAX_ANALYSED_CHARS or analysed_chars + size > MAX_TOTAL_CHARS:
+                ca.unreadable[cf.path] = (f"{size:,} characters of source, over the analysis bound of "
+                                          f"{MAX_ANALYSED_CHARS:,} per file / {MAX_TOTAL_CHARS:,} in all")
+                continue
+            analysed_chars += size
             ca.c_files.append(cf.path)
     envm.add_log_config(sub.log_config)
     ep = sub.entry_point
@@ -182,6 +193,8 @@ def analyze(sub: Submission) -> CodeAnalysis:
             step(ca)
         except (RecursionError, MemoryError) as exc:  # adversarial nesting: report, do not crash the audit
             ca.unreadable.setdefault("(analysis)", f"{step.__name__.strip('_')} stopped: {type(exc).__name__}")
+    for path, why in envm.bounded.items():  # a configuration value over a bound of auditor.core.budget
+        ca.unreadable.setdefault(path, why)
     ca.elapsed_s = time.perf_counter() - t0
     return ca
 
@@ -388,11 +401,20 @@ def _syntactic(ca: CodeAnalysis) -> None:
                 ca.smears.append((f, s))
 
 
+def _skipped_note(ca: CodeAnalysis, path: str, skipped: list[int]) -> None:
+    if skipped:
+        lines = ", ".join(map(str, skipped[:5])) + (f" and {len(skipped) - 5:,} more" if len(skipped) > 5 else "")
+        ca.unreadable.setdefault(path, f"C source line{'s' if len(skipped) > 1 else ''} {lines} longer than "
+                                       f"{budget.SCAN_LINE_CHARS:,} characters, not scanned")
+
+
 def _c_scan(ca: CodeAnalysis) -> None:
     for cf in ca.sub.code:
-        if cf.kind == "c" and cf.text is not None:
-            for hit in scan_c(cf.text):
+        if cf.kind == "c" and cf.path in ca.c_files:
+            skipped: list[int] = []
+            for hit in scan_c(cf.text, skipped=skipped):
                 ca.c_hits.append((cf.path, hit, None))
+            _skipped_note(ca, cf.path, skipped)
     for path, mod in ca.index.modules.items():
         const_names: dict[int, str] = {}
         for stmt in mod.tree.body:
@@ -403,8 +425,10 @@ def _c_scan(ca: CodeAnalysis) -> None:
                 owner = ca.innermost(path, node.lineno)
                 if id(node) in const_names:
                     owner = _user_of(ca, path, const_names[id(node)]) or owner
-                for hit in scan_c(node.value, first_line=node.lineno):
+                skipped: list[int] = []
+                for hit in scan_c(node.value, first_line=node.lineno, skipped=skipped):
                     ca.c_hits.append((path, hit, owner))
+                _skipped_note(ca, path, skipped)
 
 
 def _user_of(ca: CodeAnalysis, path: str, name: str) -> Func | None:

@@ -68,3 +68,35 @@ def name_seeds(name: str) -> set[str]:
     if TRAIN_NAME.match(leaf):
         out.add(TRAIN)
     return out
+
+
+def mentions_train_bin(text: str) -> bool:
+    """re.search(r"(^|[/_*])train_?\\*?\\w*\\.bin", text) in O(n): that regex backtracks over `\\w*`
+    from every `_train` in a long word (quadratic: a 120 KB string took 24 s). Each `.bin` ends a run
+    of word characters; runs before different `.bin`s are disjoint, so each character is looked at a
+    bounded number of times."""
+    def run_start(end: int) -> int:  # start of the maximal run of word characters ending at `end`
+        i = end
+        while i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+            i -= 1
+        return i
+
+    def train_ends_at(seg_start: int, seg_end: int) -> bool:
+        # "train" or "train_" ends the word run text[seg_start:seg_end], legally preceded
+        for tail in ("train", "train_"):
+            s = seg_end - len(tail)
+            if s >= seg_start and text.startswith(tail, s):
+                if s == 0 or text[s - 1] in "/_*":
+                    return True
+        return False
+
+    pos = text.find(".bin")
+    while pos >= 0:
+        q = run_start(pos)
+        run = text[q:pos]
+        if "_train" in run or (run.startswith("train") and (q == 0 or text[q - 1] in "/*")):
+            return True
+        if q > 0 and text[q - 1] == "*" and train_ends_at(run_start(q - 1), q - 1):
+            return True
+        pos = text.find(".bin", pos + 1)
+    return False

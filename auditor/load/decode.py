@@ -21,9 +21,19 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Callable
 
-MAX_DECODED_BYTES = 8 * 1024 * 1024  # real decoded scripts are < 200 KB
-MAX_LAYERS = 4
-MAX_SOURCE_BYTES = 16 * 1024 * 1024  # do not even parse a larger "script"
+from auditor.core import budget
+
+MAX_DECODED_BYTES = budget.DECODED_BYTES  # real decoded scripts are < 200 KB
+MAX_LAYERS = budget.DECODE_LAYERS
+MAX_SOURCE_BYTES = budget.PARSE_SOURCE_BYTES  # do not even parse a larger "script"
+MAX_BUILT_BYTES = budget.BUILT_BYTES  # everything one file's evaluation builds, together
+# what evaluating a stub can raise from the standard library (codecs, compressors, containers,
+# numbers); each is the stub's failure, reported as a DecodeError, never the auditor's
+_STDLIB_ERRORS = (ValueError, TypeError, LookupError, OverflowError, EOFError, OSError, lzma.LZMAError,
+                  zlib.error, KeyError, IndexError, AttributeError)
+# text codecs written in Python whose cost is not linear in their input (punycode inserts, idna
+# splits labels), and those that cannot run here
+_SLOW_CODECS = {"idna", "punycode", "mbcs", "oem", "undefined"}
 
 _COMPRESSION_MODULES = {"lzma", "zlib", "bz2", "gzip", "base64", "codecs", "binascii"}
 
@@ -77,11 +87,15 @@ def _bounded_streams(make: Callable, data: bytes, what: str, errors: tuple, *, g
 def _bounded_lzma(data: bytes, raw: bool, filters: list | None) -> bytes:
     if raw:
         make = lambda: lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters or [{"id": lzma.FILTER_LZMA2}])
-    else:
-        make = lzma.LZMADecompressor
+    else:  # the stream header names its dictionary size: liblzma refuses one past the limit
+        make = lambda: lzma.LZMADecompressor(memlimit=budget.LZMA_MEMLIMIT)
+    try:
+        make()  # liblzma rejects some filter chains only when the decompressor is built
+    except (ValueError, TypeError, OverflowError, lzma.LZMAError, MemoryError) as exc:
+        raise DecodeError(f"LZMA filter spec rejected ({exc or type(exc).__name__})") from None
     try:
         return _bounded_streams(make, data, "LZMA", (lzma.LZMAError, EOFError), garbage_ok=True)
-    except (ValueError, TypeError) as exc:  # a filter spec liblzma rejects
+    except (ValueError, TypeError, OverflowError) as exc:  # a filter spec liblzma rejects
         raise DecodeError(f"LZMA filter spec rejected ({exc})") from None
 
 
@@ -114,10 +128,28 @@ def _bounded_bz2(data: bytes) -> bytes:
 class _Evaluator:
     """Evaluates one expression of constants and whitelisted decoding calls."""
 
-    def __init__(self, aliases: dict[str, str], constants: dict[str, object]):
+    def __init__(self, aliases: dict[str, str], constants: dict[str, object], built: list[int] | None = None):
         self.aliases = aliases  # local name -> module or "module.attr"
         self.constants = constants  # module-level NAME = <constant expr>
         self.kinds: list[str] = []
+        self.built = built if built is not None else [0]  # bytes built so far (shared by a file's layers)
+        self.failed: dict[str, str] = {}  # module constants that could not be evaluated -> why
+
+    def build(self, size: int) -> None:
+        """Account for a value of `size` bytes/characters about to be built: raises when it, or all
+        values built for this file together, would pass the bound (checked before building)."""
+        if size > MAX_DECODED_BYTES:
+            raise _too_big()
+        self.built[0] += size
+        if self.built[0] > MAX_BUILT_BYTES:
+            raise DecodeError(f"the stub builds more than {MAX_BUILT_BYTES:,} bytes of values in all")
+
+    def safe_eval(self, node: ast.expr) -> object:
+        """eval(), with every standard-library failure of what it evaluates turned into a DecodeError."""
+        try:
+            return self.eval(node)
+        except _STDLIB_ERRORS as exc:
+            raise DecodeError(f"the stub's expression fails ({type(exc).__name__}: {str(exc)[:120]})") from None
 
     def qualname(self, node: ast.expr) -> str | None:
         if isinstance(node, ast.Name):
@@ -135,6 +167,8 @@ class _Evaluator:
         if isinstance(node, ast.Name):
             if node.id in self.constants:
                 return self.constants[node.id]
+            if node.id in self.failed:  # say why, not just "not a constant"
+                raise DecodeError(f"{node.id}: {self.failed[node.id]}")
             qn = self.aliases.get(node.id)
             if qn is not None:
                 return _Ref(qn)
@@ -147,12 +181,22 @@ class _Evaluator:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             left, right = self.eval(node.left, depth + 1), self.eval(node.right, depth + 1)
             if type(left) is type(right) and isinstance(left, (str, bytes)):
+                self.build(len(left) + len(right))  # predicted size, before building it
                 return left + right
             raise DecodeError("unsupported concatenation")
         if isinstance(node, (ast.List, ast.Tuple)):
             return [self.eval(e, depth + 1) for e in node.elts]
         if isinstance(node, ast.Dict):
-            return {self.eval(k, depth + 1): self.eval(v, depth + 1) for k, v in zip(node.keys, node.values) if k}
+            out = {}
+            for k, v in zip(node.keys, node.values):
+                if k is None:
+                    continue
+                key = self.eval(k, depth + 1)
+                try:
+                    out[key] = self.eval(v, depth + 1)
+                except TypeError:  # an unhashable key ([1]: 2); Python raises too
+                    raise DecodeError("unhashable dict key in the stub") from None
+            return out
         if isinstance(node, ast.Call):
             return self.call(node, depth)
         raise DecodeError(f"unsupported expression {type(node).__name__}")
@@ -167,9 +211,11 @@ class _Evaluator:
                 args = [self.eval(a, depth + 1) for a in node.args]
                 enc = args[0] if args else "utf-8"
                 if func.attr == "decode" and isinstance(value, bytes):
-                    return value.decode(enc if isinstance(enc, str) else "utf-8", errors="replace")
+                    self.build(len(value))  # at most one character per byte
+                    return _text_codec(value, enc if isinstance(enc, str) else "utf-8", "decode")
                 if func.attr == "encode" and isinstance(value, str):
-                    return value.encode(enc if isinstance(enc, str) else "utf-8", errors="replace")
+                    self.build(4 * len(value) + 4)  # at most four bytes per character (+ BOM)
+                    return _text_codec(value, enc if isinstance(enc, str) else "utf-8", "encode")
                 raise DecodeError("unsupported decode/encode")
         qn = self.qualname(func)
         if qn is None:
@@ -179,21 +225,47 @@ class _Evaluator:
         handler = _HANDLERS.get(qn) or _HANDLERS.get(qn.split(".", 1)[-1] if "." in qn else qn)
         if handler is None:
             if qn == "bytes.fromhex" and args and isinstance(args[0], str):
+                self.build(len(args[0]) // 2)
                 try:
                     return bytes.fromhex(args[0])
                 except ValueError:
                     raise DecodeError("bad hex literal") from None
             raise DecodeError(f"call to {qn} is not a known decoder")
         kind, fn = handler
+        # charged before the call: a decoder that fails (a bomb past the bound, a stream corrupt after
+        # megabytes) did its work all the same, so every call costs at least this much of the budget
+        self.build(budget.DECODE_CALL_BYTES)
         data = args[0] if args else kwargs.get("data", kwargs.get("s", b""))
         if isinstance(data, str):
             data = data.encode("ascii", errors="replace")
         if not isinstance(data, (bytes, bytearray)):
             raise DecodeError(f"{qn} applied to a non-literal")
         out = fn(bytes(data), kwargs, args[1:])
+        self.build(len(out))  # each decoder bounds its own output by MAX_DECODED_BYTES
         if kind:
             self.kinds.append(kind)
         return out
+
+
+def _text_codec(value: str | bytes, encoding: str, how: str) -> str | bytes:
+    """`value.decode(encoding)` / `value.encode(encoding)` as Python would run it, lenient where
+    Python is strict (errors="replace", so a stray byte does not hide the payload). Every way the
+    codec machinery refuses (unknown name, a bytes-to-bytes codec such as zlib_codec or a
+    str-to-str one such as rot13, a codec that refuses errors="replace") is a DecodeError."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        raise DecodeError(f"unknown codec {encoding[:40]!r} in .{how}()") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise DecodeError(f"{encoding[:40]!r} is not a text encoding (Python refuses it in .{how}())")
+    if info.name in _SLOW_CODECS:
+        raise DecodeError(f"codec {info.name!r} in .{how}() is not evaluated")
+    for errors in ("replace", "strict"):
+        try:
+            return value.decode(encoding, errors) if how == "decode" else value.encode(encoding, errors)
+        except (UnicodeError, LookupError, ValueError, TypeError) as exc:
+            last = exc
+    raise DecodeError(f"codec {info.name!r} fails in .{how}() ({type(last).__name__})")
 
 
 class _Ref(str):
@@ -311,12 +383,18 @@ def _module_constants(tree: ast.Module, ev: _Evaluator) -> dict[str, object]:
     ev.constants = consts
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            spent = ev.built[0]
             try:
-                value = ev.eval(node.value)
-            except DecodeError:
+                value = ev.safe_eval(node.value)
+            except DecodeError as exc:
+                if ev.built[0] > MAX_BUILT_BYTES:
+                    raise  # the whole file's budget is spent: stop, and say so
+                ev.built[0] = spent  # nothing of a failed constant is kept
+                ev.failed[node.targets[0].id] = str(exc)[:200]
                 continue
             if isinstance(value, (str, bytes)) and not isinstance(value, _Ref):
                 consts[node.targets[0].id] = value
+                ev.failed.pop(node.targets[0].id, None)
     ev.kinds.clear()
     return consts
 
@@ -368,18 +446,33 @@ def _layer_kind(steps: list[str], call_text: str) -> str:
 _MAYBE_STUB = re.compile(r"\b(?:exec|eval|run_path)\b")  # _exec_calls finds nothing without one of these
 
 
-def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | None:
+def decode_stub(source: str, path: str, siblings: dict[str, str], built: list[int] | None = None,
+                tokens: list[int] | None = None) -> Decoded | None:
     """Peel up to MAX_LAYERS stub layers. Returns None when `source` is not a stub.
 
     `siblings` maps other files in the folder (relative path) to their text, for exec-file shims.
     Raises DecodeError when it is a stub that cannot be decoded.
+    `built` and `tokens`, when given, are running totals shared by every file of a folder (bytes of
+    values built, tokens parsed), checked against budget.BUILT_BYTES and budget.DECODE_TOKENS_TOTAL,
+    so many files each within the per-file bounds cannot add up to minutes of work.
     """
     text, kinds, layers, target = source, [], 0, None
+    built = built if built is not None else [0]  # bytes of values built, all layers together (budget.BUILT_BYTES)
+    tokens = tokens if tokens is not None else [0]
     while layers < MAX_LAYERS:
         if not _MAYBE_STUB.search(text):
             break  # no exec/eval/run_path anywhere: not a stub, and no need to parse a big script
         if len(text) > MAX_SOURCE_BYTES:
             raise DecodeError("script too large to analyse")
+        # ast.parse takes ~400 bytes per token and cannot be interrupted: estimate first (linear)
+        n_tokens = budget.count_tokens(text, budget.PARSE_TOKENS)
+        if n_tokens > budget.PARSE_TOKENS:
+            raise DecodeError(f"{'decoded payload' if layers else 'script'} has more than "
+                              f"{budget.PARSE_TOKENS:,} tokens; over the bound for parsing it")
+        if tokens[0] + n_tokens > budget.DECODE_TOKENS_TOTAL:
+            raise DecodeError(f"not parsed for stub decoding: the folder's scripts already took "
+                              f"{tokens[0]:,} of the {budget.DECODE_TOKENS_TOTAL:,} tokens budgeted for that")
+        tokens[0] += n_tokens
         try:
             with warnings.catch_warnings():  # "invalid escape sequence" in submission code is not our stderr's business
                 warnings.simplefilter("ignore")
@@ -388,7 +481,7 @@ def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | N
             break
         if not _looks_like_stub(tree):
             break
-        ev = _Evaluator(_imports(tree), {})
+        ev = _Evaluator(_imports(tree), {}, built)
         _module_constants(tree, ev)
         decoded: str | None = None
         payloads: list[str] = []
@@ -398,8 +491,10 @@ def decode_stub(source: str, path: str, siblings: dict[str, str]) -> Decoded | N
         for call in sorted(_exec_calls(tree), key=lambda c: (c.lineno, c.col_offset)):
             ev.kinds.clear()
             try:
-                value = ev.eval(call.args[0])
+                value = ev.safe_eval(call.args[0])
             except DecodeError as exc:
+                if built[0] > MAX_BUILT_BYTES:
+                    raise
                 errors.append(str(exc))
                 shim = _shim_target(call, set(siblings), target or path)
                 if shim is not None and not payloads:

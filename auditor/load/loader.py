@@ -11,6 +11,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
+from auditor.core import budget
 from auditor.load.decode import DecodeError, decode_stub
 from auditor.load.configdump import config_dump
 from auditor.load.mixlines import mixture_scores
@@ -18,10 +19,10 @@ from auditor.core.errors import LoadError
 from auditor.core.model import CodeFile, Evidence, Issue, Submission
 from auditor.load.subjson import parse_submission_json
 
-MAX_FILES = 5_000
-MAX_DEPTH = 8
-MAX_TEXT_BYTES = 64 * 1024 * 1024  # logs and code larger than this are not read
-MAX_README_BYTES = 2 * 1024 * 1024
+MAX_FILES = budget.MAX_FILES
+MAX_DEPTH = budget.MAX_DEPTH
+MAX_TEXT_BYTES = budget.FILE_BYTES  # logs and code larger than this are not read
+MAX_README_BYTES = budget.README_BYTES
 SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", ".venv", "node_modules"}
 CODE_SUFFIXES = {".py": "python", ".c": "c", ".cc": "c", ".cpp": "c", ".cu": "c", ".cuh": "c", ".h": "c", ".hpp": "c"}
 
@@ -104,7 +105,10 @@ def scan(root: Path, real_names: dict[str, str] | None = None
 
 
 def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[Issue],
-          real: str | None = None) -> bytes | None:
+          real: str | None = None, spent: list[int] | None = None) -> bytes | None:
+    """The file's bytes, or None (with a finding saying why). `spent` is the folder's running total of
+    bytes read, checked against budget.TOTAL_READ_BYTES before reading (a file that would pass it is
+    not read, so many files each under the per-file limit cannot add up to gigabytes)."""
     if st.st_nlink > 1:
         findings.append(_finding("warn", f"file has {st.st_nlink} hard links (may alias a file outside the "
                                           "folder); not read", rel))
@@ -113,6 +117,13 @@ def _read(root: Path, rel: str, st: os.stat_result, limit: int, findings: list[I
         findings.append(_finding("warn", f"{st.st_size:,} bytes; larger than the {limit:,}-byte read limit, "
                                           "not read", rel))
         return None
+    if spent is not None:
+        if spent[0] + st.st_size > budget.TOTAL_READ_BYTES:
+            findings.append(_finding("warn", f"not read: the folder's files read so far ({spent[0]:,} bytes) and "
+                                              f"this one ({st.st_size:,} bytes) pass the {budget.TOTAL_READ_BYTES:,}"
+                                              "-byte budget for one folder; check this file by hand", rel))
+            return None
+        spent[0] += st.st_size
     try:
         fd = os.open(root / (real or rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as fh:
@@ -139,6 +150,10 @@ def is_submission_json(rel: str) -> bool:
 def load_submission(path: str | os.PathLike) -> Submission:
     from auditor.load.logparse import is_log_name, parse_log
 
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or not os.fspath(path).strip():
+        raise LoadError("empty folder path (give the record folder to audit)")
+    if "\x00" in os.fspath(path):
+        raise LoadError("folder path holds a NUL character")
     root = Path(path)
     try:
         if not root.exists():
@@ -161,14 +176,21 @@ def load_submission(path: str | os.PathLike) -> Submission:
     sub = Submission(root=root, name=_safe_name(root.name), track=track, files=files, load_issues=findings)
 
     texts: dict[str, str] = {}
-    for rel in files:
+    spent = [0]  # bytes read from the folder so far (budget.TOTAL_READ_BYTES)
+
+    def priority(rel: str) -> tuple[int, str]:  # what the budget goes to first: claims, README, code, logs
+        low = rel.lower()
+        return (0 if is_submission_json(rel) or low == "readme.md" else
+                1 if PurePosixPath(rel).suffix.lower() in CODE_SUFFIXES else 2, rel)
+
+    for rel in sorted(files, key=priority):
         suffix = PurePosixPath(rel).suffix.lower()
         wanted = (suffix in CODE_SUFFIXES or is_log_name(rel) or is_submission_json(rel)
                   or rel.lower() in ("readme.md", "requirements.txt"))
         if not wanted:
             continue
         limit = MAX_README_BYTES if rel.lower() == "readme.md" else MAX_TEXT_BYTES
-        data = _read(root, rel, stats[rel], limit, findings, real_names.get(rel, rel))
+        data = _read(root, rel, stats[rel], limit, findings, real_names.get(rel, rel), spent)
         if data is None:
             continue
         if is_submission_json(rel):
@@ -184,25 +206,38 @@ def load_submission(path: str | os.PathLike) -> Submission:
         elif rel.lower() == "requirements.txt":
             sub.requirements = texts[rel]
 
+    decode_spent = ([0], [0])  # bytes built and tokens parsed by the stub decoder, all files together
+    py_texts = {k: v for k, v in texts.items() if k.endswith(".py")}  # once, not once per file
     for rel in files:
         suffix = PurePosixPath(rel).suffix.lower()
         if suffix in CODE_SUFFIXES and rel in texts:
-            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats, real_names.get(rel, rel)))
+            sub.code.append(_code_file(root, rel, texts, CODE_SUFFIXES[suffix], stats, real_names.get(rel, rel),
+                                       decode_spent, py_texts))
+    log_left = budget.LOG_PARSE_BYTES  # parsing costs ~0.3 s and up to 30 bytes of memory per byte of log
     for rel in files:
         if rel in texts and is_log_name(rel) and PurePosixPath(rel).suffix.lower() not in CODE_SUFFIXES:
             sub.logs.append(rel)
-            sub.mixture_scores.extend(mixture_scores(rel, texts[rel]))
-            for key, seen in config_dump(rel, texts[rel]).items():
+            text = texts[rel]
+            if len(text) > log_left:
+                cut = text.rfind("\n", 0, max(log_left, 0) + 1)
+                text = text[:cut + 1] if cut >= 0 else ""
+                findings.append(_finding("warn", f"log only partly parsed: its first {len(text):,} characters "
+                                                  f"(logs together are parsed up to {budget.LOG_PARSE_BYTES:,}); "
+                                                  "check the rest by hand", rel))
+            log_left -= len(text)
+            sub.mixture_scores.extend(mixture_scores(rel, text))
+            for key, seen in config_dump(rel, text).items():
                 sub.log_config.setdefault(key, seen)
             try:
-                sub.runs.extend(parse_log(rel, texts[rel]))
+                sub.runs.extend(parse_log(rel, text))
             except (RecursionError, MemoryError):
                 findings.append(_finding("warn", "log could not be parsed (too large or too deeply nested)", rel))
     return sub
 
 
-def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict, real: str | None = None
-               ) -> CodeFile:
+def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: dict, real: str | None = None,
+               decode_spent: tuple[list[int], list[int]] | None = None,
+               py_texts: dict[str, str] | None = None) -> CodeFile:
     text = texts[rel]
     shipped = text.encode("utf-8", errors="replace")
     try:
@@ -214,9 +249,9 @@ def _code_file(root: Path, rel: str, texts: dict[str, str], kind: str, stats: di
     cf = CodeFile(path=rel, shipped=shipped, text=text, kind=kind)
     if kind != "python":
         return cf
-    siblings = {k: v for k, v in texts.items() if k.endswith(".py")}
+    siblings = py_texts if py_texts is not None else {k: v for k, v in texts.items() if k.endswith(".py")}
     try:
-        decoded = decode_stub(text, rel, siblings)
+        decoded = decode_stub(text, rel, siblings, *(decode_spent or (None, None)))
     except DecodeError as exc:
         cf.decode_error = str(exc)
         return cf

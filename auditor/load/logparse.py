@@ -12,7 +12,11 @@ Line handling
     before matching, lines starting with ``[rankN]:`` (stderr of other ranks) are ignored, and lines
     longer than `MAX_LINE` characters are never matched (metric lines are short; this keeps the work
     linear and bounded). Every regex is anchored at the start of the line and requires numeric
-    captures, and no pattern can backtrack catastrophically.
+    captures, and no pattern can backtrack catastrophically. A numeric capture has at most 18
+    integer digits, so every figure converts to a finite float or a 64-bit-sized int (a longer digit
+    run does not match). Complexity: O(n) time and memory in the length of the log (each line is
+    matched by a fixed set of regexes, each linear in a line of at most `MAX_LINE` characters); the
+    loader bounds the total (budget.LOG_PARSE_BYTES).
 
 Embedded source
     Scripts of the root lineage log their own source and then a line of exactly 100 ``=``. For every
@@ -83,16 +87,19 @@ import re
 from fnmatch import fnmatch
 from pathlib import PurePosixPath
 
+from auditor.core import budget
 from auditor.core.model import EvalPhase, Evidence, Figure, RunEvidence
 
-MAX_LINE = 4096  # longer lines are never matched
+MAX_LINE = budget.SCAN_LINE_CHARS  # longer lines are never matched
 MAX_TEXT = 200  # evidence text is truncated to this many characters
 MAX_SUBSET_MARKERS = 100  # per run; further ones are counted in a note
 MAX_NOTES = 50  # per run; a hostile log could otherwise make millions
 SEPARATOR = "=" * 100
 
-_F = r"[0-9]+(?:\.[0-9]+)?"
-_I = r"[0-9]+"
+# at most 18 integer digits (a figure of 10^18 or more is not a measurement: a 400-digit number would
+# make float() infinite and int(round()) raise); a longer digit run does not match at all
+_F = r"[0-9]{1,18}(?![0-9])(?:\.[0-9]+)?"
+_I = r"[0-9]{1,18}(?![0-9])"
 
 _TS = re.compile(r"^[0-9]{10}\.[0-9]{3} ")
 _RANK = re.compile(r"^\[rank[0-9]+\]:")
@@ -350,9 +357,12 @@ class _Run:
                 return None
             value, line, text = hp[key]
             try:
-                return Figure(cast(value), ev.path, line, text)
-            except ValueError:
+                number = cast(value)
+            except (ValueError, OverflowError):
                 return None
+            if not abs(number) < 10 ** 18:  # inf, nan, or too large to be a measurement
+                return None
+            return Figure(number, ev.path, line, text)
 
         if ev.seed is None:
             ev.seed = figure("seed", int)

@@ -68,26 +68,60 @@ def _scrub(obj: Any, flags: set[str], depth: int = 0) -> Any:
     return obj
 
 
+MAX_INT = 2 ** 63  # larger integers (JSON allows any number of digits) are not figures
+
+
 def _number(value: Any) -> float | None:
+    """A finite float, or None: a bool, a non-number, NaN, infinity (`1e400`) or an integer beyond 64
+    bits (a 309-digit `val_bpb`) is not a figure (_huge_numbers reports the last two)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) else None
+    if isinstance(value, int) and not -MAX_INT < value < MAX_INT:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -MAX_INT < value < MAX_INT else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+        return int(value) if -MAX_INT < value < MAX_INT else None
     if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,12}\s*", value):
         return int(value)
     return None
 
 
+def _huge_numbers(obj: Any, where: str, out: list[str], depth: int = 0) -> None:
+    """Paths (`a/b`) of numbers that do not fit a finite float or a 64-bit integer: JSON has no size
+    limit, Python parses `1e400` to infinity and a 309-digit integer to an int no float can hold.
+    Linear in the (already scrubbed, so bounded) object; stops after 20."""
+    if len(out) >= 20 or depth > 100:
+        return
+    if isinstance(obj, bool):
+        return
+    if isinstance(obj, int):
+        if not -MAX_INT < obj < MAX_INT:
+            out.append(where)
+    elif isinstance(obj, float):
+        if math.isinf(obj):
+            out.append(where)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _huge_numbers(v, f"{where}/{k}" if where else str(k), out, depth + 1)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _huge_numbers(v, f"{where}/{i}" if where else str(i), out, depth + 1)
+
+
 def _key_lines(text: str) -> dict[str, int]:
-    """First line on which each `"key":` appears (good enough to point a reviewer at a key)."""
+    """First line on which each `"key":` appears (good enough to point a reviewer at a key).
+    O(n): one bounded-quantifier regex over at most the first 10,000 characters of each line."""
     lines: dict[str, int] = {}
     for no, line in enumerate(text.splitlines(), 1):
         for m in re.finditer(r'"([^"\\]{1,80})"\s*:', line[:10_000]):
@@ -150,6 +184,11 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
               group="duplicate keys")
     for c in sorted(set(non_finite)):
         issue("warn", f"non-standard JSON constant {c} in the file; it is treated as missing")
+    huge: list[str] = []
+    _huge_numbers(obj, "", huge)
+    for where in huge:
+        issue("warn", f"{where[:120]}: number too large (beyond a finite float or a 64-bit integer); it is "
+                      "treated as missing", where.split("/", 1)[0], group="huge numbers")
 
     for err in sorted(_validator().iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message)):
         key = str(err.absolute_path[0]) if err.absolute_path else None
