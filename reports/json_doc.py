@@ -66,3 +66,21 @@ def result_to_json(result) -> dict[str, Any]:
         },
         "tool": {"name": "auditor", "version": __version__},
     }
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A published schema: "audit" (auditor run --format json), "ci" (the CI aggregate), "frontier"."""
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("reports").joinpath("schemas", f"{name}.schema.json").read_text("utf-8"))
+
+
+def validator(name: str):
+    """A jsonschema validator for a published schema, resolving the references between them offline."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    schemas = [load_schema(n) for n in dict.fromkeys(("audit", name))]
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas)
+    return Draft202012Validator(schemas[-1], registry=registry)

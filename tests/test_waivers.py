@@ -14,6 +14,7 @@ from auditor.cli import main
 from auditor.core.grades import Verdict, verdict_of
 from auditor.core.model import Finding
 from auditor.core.waivers import Waiver, apply_waivers
+from reports.json_doc import validator
 from tests.recordkit import write_record
 
 TRACK = "track_10min_16mb"
@@ -193,6 +194,7 @@ def test_ci_applies_the_base_revisions_waivers(tmp_path, capsys):
     doc = json.loads(out)
     assert code == 0 and doc["verdict"] == "PASS" and doc["schema_version"] == "1.1"
     assert doc["policy"]["config"] == ".auditor.toml"
+    validator("ci").validate(doc)
     assert [w["status"] for w in doc["folders"][0]["audit"]["waivers"]] == ["applied", "applied"]
     code, out, _ = _run(capsys, "ci", "--repo", str(repo), "--base", "main", "--head", "pr", "--quiet")
     assert "**Waived by a maintainer**" in out and "counted under the old cap by the maintainers" in out
