@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
-@pytest.mark.parametrize("name", ["audit", "ci"])
+@pytest.mark.parametrize("name", ["audit", "ci", "frontier"])
 def test_the_schemas_are_valid_and_packaged(name):
     schema = load_schema(name)
     Draft202012Validator.check_schema(schema)
