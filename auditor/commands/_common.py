@@ -107,17 +107,18 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
 
 
 def audit(folder: str, args: argparse.Namespace):
-    from auditor.engine import audit_folder
+    from auditor.engine import audit_submission
 
     from auditor.commands._config import apply_to_options, config_for_folder, folder_path
 
     options = options_from_args(args)
-    cfg = config_for_folder(args, folder)
-    apply_to_options(options, cfg, args, folder_path(folder, cfg.root))
     try:
-        return audit_folder(folder, options)
+        sub = load_submission(folder)
     except LoadError as exc:
         raise ToolError(str(exc)) from None
+    cfg = config_for_folder(args, folder)  # only for a folder that could be read
+    apply_to_options(options, cfg, args, folder_path(folder, cfg.root))
+    return audit_submission(sub, options)
 
 
 def write_output(text: str, out: str | None) -> None:

@@ -120,12 +120,15 @@ def find_config(start: Path) -> Path | None:
     """The first config file from `start` upwards, stopping at the repository root (a `.git` entry)."""
     try:
         here = start.resolve()
-    except OSError:
+    except (OSError, ValueError):  # a missing or unusable path: the loader reports it
         return None
     for d in (here, *here.parents):
         for name in CONFIG_NAMES:
-            if (d / name).is_file():
-                return d / name
+            try:
+                if (d / name).is_file():
+                    return d / name
+            except (OSError, ValueError):
+                return None
         py = d / "pyproject.toml"
         if py.is_file():
             try:
@@ -167,7 +170,7 @@ def latest_ruling() -> str:
 def repository_root(start: Path) -> Path | None:
     try:
         here = start.resolve()
-    except OSError:
+    except (OSError, ValueError):  # a missing or unusable path: the loader reports it
         return None
     return next((d for d in (here, *here.parents) if (d / ".git").exists()), None)
 
@@ -183,7 +186,7 @@ def folder_path(folder: str, root: Path | None) -> str:
             return p.resolve().relative_to(base.resolve()).as_posix()
         except (ValueError, OSError):
             continue
-    return p.resolve().name
+    return p.name
 
 
 def apply_to_options(options, cfg: Config, args, path: str) -> None:
