@@ -17,7 +17,7 @@ from auditor import __version__
 from auditor.core.errors import ToolError
 from auditor.core.grades import EXIT_INTERRUPTED, EXIT_TOOL_ERROR
 
-COMMANDS = ["run", "review", "rules", "ci", "comment", "hook", "conform"]
+COMMANDS = ["run", "review", "rules", "ci", "frontier", "comment", "hook", "conform"]
 
 EXIT_ERROR = EXIT_TOOL_ERROR
 

@@ -2,7 +2,8 @@
 
 The engine is the only place that runs things in order. It derives the facts once, runs the dynamic
 probes the options ask for (the sandboxed gauntlet) and hands their observations to the rules, runs
-every registered rule, sorts the findings and grades the verdict (auditor/core/grades.py). A rule
+every registered rule, sorts the findings, applies the maintainers' waivers (auditor/core/waivers.py:
+a waived finding keeps its data and counts toward nothing) and grades the verdict (auditor/core/grades.py). A rule
 that crashes does not crash the audit: it becomes a warn finding naming the rule, so the maintainer
 knows that part was not checked.
 """
@@ -13,6 +14,7 @@ from auditor import facts as facts_mod
 from auditor.core.contract import AuditOptions, AuditResult, Rule, RuleContext
 from auditor.core.grades import Severity, verdict_of
 from auditor.core.model import Finding, Submission
+from auditor.core.waivers import apply_waivers
 from auditor.load.loader import load_submission
 from rules import all_rules
 
@@ -55,8 +57,9 @@ def audit_submission(sub: Submission, options: AuditOptions | None = None,
     ctx = RuleContext(submission=sub, options=options, facts=facts,
                       observations=run_probes(sub, options) if observations is None else observations)
     findings = sort_findings(run_rules(ctx, rules), rules)
+    waivers = apply_waivers(findings, options.waivers, (options.folder_path or sub.name, sub.name), options.today)
     return AuditResult(sub, findings, verdict_of(findings), rules, options, facts=ctx.facts,
-                       observations=ctx.observations)
+                       observations=ctx.observations, waivers=waivers)
 
 
 def audit_folder(path: str, options: AuditOptions | None = None) -> AuditResult:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from auditor.core.grades import status_of
+from auditor.core.grades import finding_status
 from reports import escape
 
 MAX_PER_LEVEL = 10
@@ -45,7 +45,7 @@ def annotations(units: Iterable[tuple[str, list]], pr_files: set[str]) -> tuple[
     for prefix, findings in units:
         label = prefix.rsplit("/", 1)[-1] if prefix else "repository"
         for f in findings:
-            level = status_of(f.severity, f.confidence).annotation
+            level = finding_status(f).annotation
             if level is None:
                 continue
             msg = f"{label}: {escape.plain(f.message, 900)}"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from auditor.core.grades import status_of
+from auditor.core.grades import finding_status
 
 
 def folder_line(path: str, result) -> str:
     """`❌ FAIL records/t/x: ARTIFACT_SIZE, TRAIN_TIME` — the verdict and the rules that decided it."""
-    rules = sorted({f.rule for f in result.findings if status_of(f.severity, f.confidence).alert})
+    rules = sorted({f.rule for f in result.findings if finding_status(f).alert})
     tail = f": {', '.join(rules)}" if rules else ""
     return f"{result.verdict.row.icon} {path}{tail}"

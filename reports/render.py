@@ -81,8 +81,9 @@ def review_context(result) -> dict[str, Any]:
         status = result.rule_status(r.id)
         headline = next((f.message for sev in ("fail", "warn", "pass", "info") for f in fs if f.severity == sev), "")
         rows.append({"id": r.id, "title": r.title, "status": STATUSES[status].icon, "headline": headline})
-    must_fix = [f for f in result.findings if f.severity == "fail"]
-    review = [f for f in result.findings if f.severity == "warn"]
+    must_fix = [f for f in result.findings if f.severity == "fail" and not f.waived]
+    review = [f for f in result.findings if f.severity == "warn" and not f.waived]
+    waived = [f for f in result.findings if f.waived]
     runs = []
     facts = result.facts
     for run in sub.runs:
@@ -125,7 +126,10 @@ def review_context(result) -> dict[str, Any]:
         "evidence_by_rule": {k: [f for f in v if f.severity != "pass"] for k, v in by_rule.items()
                              if any(f.severity != "pass" for f in v)},
         "rules": {r.id: r for r in result.rules},
-        "counts": {s: sum(1 for f in result.findings if f.severity == s) for s in ("fail", "warn", "info", "pass")},
+        "counts": {**{s: sum(1 for f in result.findings if f.severity == s and not f.waived)
+                      for s in ("fail", "warn", "info", "pass")}, "waived": len(waived)},
+        "waived": waived,
+        "waiver_notes": [o for o in getattr(result, "waivers", []) if o.status != "applied"],
         "reference": result.options.reference,
         "not_checked": not_checked,
         "gauntlet": result.options.gauntlet,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from auditor.core.grades import SARIF_DEFAULT_LEVEL, SARIF_LEVEL_RANK, status_of
+from auditor.core.grades import SARIF_DEFAULT_LEVEL, SARIF_LEVEL_RANK, finding_status
 from reports import escape
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -37,7 +37,7 @@ class SarifUnit:
 
 
 def _level_kind(finding) -> tuple[str, str]:
-    row = status_of(finding.severity, finding.confidence)
+    row = finding_status(finding)
     return row.sarif_level, row.sarif_kind
 
 
@@ -120,7 +120,7 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
     results = []
     for unit in units:
         for f in unit.findings:
-            if not (include_all or status_of(f.severity, f.confidence).alert):
+            if not (include_all or finding_status(f).alert):
                 continue
             if f.rule not in index:
                 index[f.rule] = len(descriptors)
@@ -149,6 +149,9 @@ def sarif_log(units: Iterable[SarifUnit], rules: list, *, tool_version: str,
             }
             if related:
                 res["relatedLocations"] = related
+            if getattr(f, "waived", None):  # only with include_all: a waived finding is no alert
+                res["suppressions"] = [{"kind": "external", "status": "accepted",
+                                        "justification": _sarif_text(f.waived)}]
             results.append(res)
     _match_default_levels(descriptors, results)
     run: dict[str, Any] = {

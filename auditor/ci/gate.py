@@ -26,7 +26,7 @@ from auditor.core.grades import Verdict, verdict_of, worst_verdict
 from auditor.core.model import Evidence, Finding, Issue
 from auditor.engine import audit_submission
 from auditor.load.loader import load_submission
-from reports.json_doc import result_to_json
+from reports.json_doc import SCHEMA_VERSION, result_to_json
 from rules.files import RULE as FILES
 
 @dataclass
@@ -73,6 +73,7 @@ class CiRun:
     fail_on: tuple[str, ...] = ()
     gauntlet: bool = False  # whether submission code ran in the sandbox
     repo_findings: list[Finding] = field(default_factory=list)  # the FILES rule's judgement of discovery.issues
+    config_source: str | None = None  # the configuration (waivers, defaults) the run used, if any
 
     @property
     def opened_at(self) -> str | None:
@@ -89,7 +90,7 @@ class CiRun:
     def fail_on_hits(self) -> list[Finding]:
         rules = set(self.fail_on)
         every = list(self.repo_findings) + [f for fa in self.folders for f in fa.result.findings]
-        return [f for f in every if f.rule in rules and f.severity in ("fail", "warn")]
+        return [f for f in every if f.rule in rules and f.severity in ("fail", "warn") and not f.waived]
 
     @property
     def exit_code(self) -> int:
@@ -136,7 +137,7 @@ def _export_issues(report: ExportReport, folder: str) -> list[Issue]:
 
 def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict: bool = False,
            fail_on: tuple[str, ...] = (), flags: list[str] | None = None, env: dict[str, str] | None = None,
-           progress=None) -> CiRun:
+           progress=None, config_source: str | None = None) -> CiRun:
     """Audit every record folder head adds or changes relative to base.
 
     `options.reference`, when set (from --against/--sota-*), is used for every folder instead of the
@@ -164,7 +165,7 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
                     command=shlex.join(["auditor", "ci", "--base", base_sha[:12], "--head", head_sha[:12],
                                         *(flags or [])]),
                     strict=strict, fail_on=tuple(fail_on), gauntlet=options.gauntlet,
-                    repo_findings=[FILES.judge(i) for i in disc.issues])
+                    repo_findings=[FILES.judge(i) for i in disc.issues], config_source=config_source)
         exclude = {f.path for f in disc.folders}
         with tempfile.TemporaryDirectory(prefix="auditor-ci-") as tmp:
             tmpdir = Path(tmp)
@@ -172,7 +173,7 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
                 frontier = _frontier(run, repo, fc.track, exclude, tmpdir / "base", options, say)
                 say(f"auditing {fc.path}")
                 report = repo.export(head_sha, fc.path, tmpdir / "head")
-                opts = dataclasses.replace(options, reference=frontier.reference)
+                opts = dataclasses.replace(options, reference=frontier.reference, folder_path=fc.path)
                 try:
                     sub = load_submission(str(tmpdir / "head" / fc.path))
                 except LoadError as exc:  # cannot happen for an exported folder, but never a traceback
@@ -214,13 +215,15 @@ def _repro(fc: FolderChange, frontier: Frontier, options: AuditOptions) -> str:
 def run_to_json(run: CiRun) -> dict[str, Any]:
     """Aggregate JSON: stable keys; each folder embeds the same document `auditor run --format json` gives."""
     return {
+        "schema_version": SCHEMA_VERSION,
         "verdict": run.verdict,
         "exit_code": run.exit_code,
         "base": {"rev": run.base_rev, "sha": run.base_sha},
         "head": {"rev": run.head_rev, "sha": run.head_sha},
         "pull_request": run.pr.to_json(),
         "command": run.command,
-        "policy": {"strict": run.strict, "fail_on": list(run.fail_on), "gauntlet": run.gauntlet},
+        "policy": {"strict": run.strict, "fail_on": list(run.fail_on), "gauntlet": run.gauntlet,
+                   "config": run.config_source},
         "repository": {
             "verdict": run.repo_verdict,
             "findings": [f.to_json() for f in run.repo_findings],

@@ -155,6 +155,17 @@ class Repo:
         return sorted(PurePosixPath(e.path).name for e in self.tree(rev, prefix, recursive=False)
                       if e.kind == "tree")
 
+    def read_file(self, rev: str, path: str, limit: int) -> bytes | None:
+        """A regular file's bytes at `rev` (no checkout), or None when absent, not a plain file or too large."""
+        raw = self._git("ls-tree", "-z", "-l", "--full-tree", rev, "--", path)
+        for rec in raw.split(b"\0"):
+            meta, _, name = rec.partition(b"\t")
+            if rec and _decode(name) == path:
+                mode, kind, sha, _size = meta.split()
+                if kind == b"blob" and mode in (b"100644", b"100755"):
+                    return self.read_blob(sha.decode(), limit)
+        return None
+
     def read_blob(self, sha: str, limit: int) -> bytes | None:
         """A blob's bytes, or None when it is larger than `limit`."""
         size = int(self._git("cat-file", "-s", sha).strip() or 0)

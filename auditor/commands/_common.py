@@ -27,6 +27,13 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                         "bundled example")
     p.add_argument("--as-of", metavar="YYYY-MM-DD",
                    help="judge by the rulings in force on this date (default: the folder's own date)")
+    g = p.add_argument_group("configuration and waivers")
+    g.add_argument("--config", metavar="FILE",
+                   help="configuration file (default: .auditor.toml or auditor.toml found from the folder up to "
+                        "the repository root; `auditor ci` reads it from the base revision)")
+    g.add_argument("--no-config", action="store_true", help="ignore any configuration file")
+    g.add_argument("--waive", action="append", metavar="RULE[:FOLDER_GLOB]=REASON",
+                   help="waive a rule's fail/warn findings with a reason (repeatable); shown in the review")
     g = p.add_argument_group("gauntlet (runs the submission's script in a sandbox)")
     g.add_argument("--gauntlet", action="store_true",
                    help="run the script on synthetic data in a sandbox and apply the random-stream e-value test")
@@ -100,13 +107,18 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
 
 
 def audit(folder: str, args: argparse.Namespace):
-    from auditor.engine import audit_folder
+    from auditor.engine import audit_submission
+
+    from auditor.commands._config import apply_to_options, config_for_folder, folder_path
 
     options = options_from_args(args)
     try:
-        return audit_folder(folder, options)
+        sub = load_submission(folder)
     except LoadError as exc:
         raise ToolError(str(exc)) from None
+    cfg = config_for_folder(args, folder)  # only for a folder that could be read
+    apply_to_options(options, cfg, args, folder_path(folder, cfg.root))
+    return audit_submission(sub, options)
 
 
 def write_output(text: str, out: str | None) -> None:

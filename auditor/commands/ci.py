@@ -14,6 +14,7 @@ from pathlib import Path
 
 from auditor.core.errors import ToolError
 from auditor.commands._common import add_audit_options, options_from_args, write_output
+from auditor.commands._config import apply_to_options, config_for_ci
 
 
 def add_parser(sub) -> None:
@@ -34,9 +35,11 @@ def add_parser(sub) -> None:
                    help="SARIF: also info and pass results (by default only fail/warn, which code scanning "
                         "turns into alerts)")
     p.add_argument("--json-out", metavar="FILE", help="also write the JSON aggregate here")
-    p.add_argument("--strict", action="store_true", help="fail (exit 3) when anything needs review")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 3) when anything needs review (default: `strict` in the configuration)")
     p.add_argument("--fail-on", metavar="RULE,...", default="",
-                   help="also fail (exit 1) when these rules report a fail or a warn")
+                   help="also fail (exit 1) when these rules report a fail or a warn that is not waived "
+                        "(default: `fail_on` in the configuration)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_audit_options(p)
     p.set_defaults(func=run)
@@ -72,11 +75,14 @@ def run(args) -> int:
     from reports.render import finite, to_json_text
     from rules import all_rules
 
-    fail_on = _fail_on(args.fail_on)
     options = options_from_args(args)
+    cfg = _config(args)
+    apply_to_options(options, cfg, args, None)
+    fail_on = _fail_on(args.fail_on) if args.fail_on else tuple(cfg.fail_on or ())
+    strict = bool(args.strict or cfg.strict)
     say = (lambda msg: None) if args.quiet else (lambda msg: sys.stderr.write(f"auditor ci: {msg}\n"))
-    ci = run_ci(args.repo, args.base, args.head, options, strict=args.strict, fail_on=fail_on,
-                flags=_flags(args), progress=say)
+    ci = run_ci(args.repo, args.base, args.head, options, strict=strict, fail_on=fail_on,
+                flags=_flags(args), progress=say, config_source=cfg.label)
 
     comment = render_comment(ci)
     doc = to_json_text(finite(run_to_json(ci)))
@@ -97,6 +103,17 @@ def run(args) -> int:
             say(f"could not write the step summary ({exc.strerror})")
     say(f"{ci.verdict} ({len(ci.folders)} folder(s)); exit {ci.exit_code}")
     return ci.exit_code
+
+
+def _config(args):
+    """The audited repository's configuration, read from the base revision (or --config FILE)."""
+    from auditor.ci.git import GitError, Repo
+
+    try:
+        repo = Repo(args.repo)
+        return config_for_ci(args, repo, repo.resolve(args.base))
+    except GitError as exc:
+        raise ToolError(str(exc)) from None
 
 
 def _repository_uri() -> str | None:

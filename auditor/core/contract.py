@@ -56,6 +56,9 @@ class AuditOptions:
     val_manifest: dict[str, Any] | None = None  # a non-FineWeb validation set (val_tokens, val_bytes, vocab_size)
     as_of: str | None = None  # YYYY-MM-DD: judge by the rulings in force then (else the submission's own date)
     as_of_source: str | None = None  # why that date ("--as-of", "PR opened")
+    waivers: tuple = ()  # auditor.core.waivers.Waiver, applied by the engine after the rules ran
+    folder_path: str | None = None  # the folder's repository path, which waiver folder globs match
+    today: str | None = None  # YYYY-MM-DD: the date waiver expiry is judged on (set by the commands)
 
 
 @dataclass
@@ -103,6 +106,7 @@ class AuditResult:
     options: AuditOptions
     facts: Any = None  # auditor.facts.Facts
     observations: dict[str, Any] = field(default_factory=dict)
+    waivers: list = field(default_factory=list)  # auditor.core.waivers.WaiverOutcome of each concerned waiver
 
     def rule_status(self, rule_id: str) -> str:
         return worst_status(f for f in self.findings if f.rule == rule_id).name

@@ -7,6 +7,8 @@ level reads these tables, so the CLI, the CI gate and every report agree by cons
   flow; medium: a pattern match).
 - Its *status* combines both: a high-confidence fail is `fail`; a medium-confidence fail is `review`
   (a person must look); warn, info and pass stand as they are.
+- A finding a maintainer waived (with a reason, auditor/core/waivers.py) has the status `waived`
+  whatever its severity: it is shown with its reason and counts toward nothing.
 - A folder's verdict is FAIL when any finding's status is `fail`, NEEDS_REVIEW when any is `review` or
   `warn`, PASS otherwise.
 """
@@ -96,9 +98,10 @@ STATUSES: dict[str, StatusRow] = {row.name: row for row in (
     StatusRow("fail", 0, "❌ fail", Verdict.FAIL, "error", "fail", "error", True),
     StatusRow("review", 1, "⚠️ review", Verdict.NEEDS_REVIEW, "warning", "fail", "warning", True),
     StatusRow("warn", 2, "⚠️ warn", Verdict.NEEDS_REVIEW, "warning", "fail", "warning", True),
-    StatusRow("info", 3, "ℹ️ info", Verdict.PASS, "none", "informational", None, False),
-    StatusRow("pass", 4, "✅ pass", Verdict.PASS, "none", "pass", None, False),
-    StatusRow("n/a", 5, "— n/a", Verdict.PASS, "none", "notApplicable", None, False),
+    StatusRow("waived", 3, "🏳️ waived", Verdict.PASS, "none", "informational", None, False),
+    StatusRow("info", 4, "ℹ️ info", Verdict.PASS, "none", "informational", None, False),
+    StatusRow("pass", 5, "✅ pass", Verdict.PASS, "none", "pass", None, False),
+    StatusRow("n/a", 6, "— n/a", Verdict.PASS, "none", "notApplicable", None, False),
 )}
 
 
@@ -115,13 +118,21 @@ def status_of(severity: str, confidence: str) -> StatusRow:
     return STATUSES[str(severity)]
 
 
+def finding_status(finding) -> StatusRow:
+    """The status one finding shows: `waived` when a waiver matched it, else by severity and confidence."""
+    if getattr(finding, "waived", None):
+        return STATUSES["waived"]
+    return status_of(finding.severity, finding.confidence)
+
+
 def worst_status(findings: Iterable) -> StatusRow:
-    rows = [status_of(f.severity, f.confidence) for f in findings]
+    rows = [finding_status(f) for f in findings]
     return min(rows, key=lambda r: r.rank) if rows else STATUSES["n/a"]
 
 
 def verdict_of(findings: Iterable) -> Verdict:
-    return worst_verdict(status_of(f.severity, f.confidence).verdict for f in findings)
+    """Waived findings count toward nothing (their status implies PASS)."""
+    return worst_verdict(finding_status(f).verdict for f in findings)
 
 
 def worst_verdict(verdicts: Iterable[Verdict | str]) -> Verdict:

@@ -31,7 +31,9 @@ class Finding:
 
     `severity` is fail | warn | info | pass. `confidence` is high (direct evidence or data flow) or
     medium (pattern match); only high-confidence fails make the verdict FAIL. `data` holds measured
-    figures (JSON-serialisable) that the report shows and tests assert on.
+    figures (JSON-serialisable) that the report shows and tests assert on. `waived` is the reason of a
+    maintainer's waiver that matched the finding (auditor/core/waivers.py): the finding keeps its data and
+    is shown as waived, and it no longer counts toward the verdict. Only the engine sets it.
     """
 
     rule: str
@@ -40,6 +42,7 @@ class Finding:
     evidence: list[Evidence] = field(default_factory=list)
     confidence: str = "high"
     data: dict[str, Any] = field(default_factory=dict)
+    waived: str | None = None
 
     def __post_init__(self) -> None:
         self.severity = Severity(self.severity)  # ValueError on anything else
@@ -53,6 +56,7 @@ class Finding:
             "message": self.message,
             "evidence": [e.to_json() for e in self.evidence],
             "data": self.data,
+            "waived": self.waived,
         }
 
 
