@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.load.logparse import MAX_NOTES, MAX_SUBSET_MARKERS, SEPARATOR, is_log_name, parse_log
+from auditor.load.logparse import is_log_name, parse_log
+from auditor.load.logpatterns import MAX_NOTES, MAX_SUBSET_MARKERS, SEPARATOR
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "dev_corpus"
 REC = "track_10min_16mb"
