@@ -5,6 +5,8 @@ Record scripts switch techniques on and off with `os.environ.get("X", "0")`, usu
 README's run command) is dormant: reviewers want it reported as info, not as a violation. This module
 evaluates such conditions without running anything; whatever it cannot decide is UNKNOWN, which the
 callers treat as "may run".
+
+One static interpreter of configuration expressions (~420 lines), bounded in one place.
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ class EnvModel:
 
     # ---- evaluation -------------------------------------------------------------------------
     def const(self, node: ast.AST | None, path: str, locals_: dict[str, ast.AST] | None = None,
-              used: set[str] | None = None, depth: int = 0) -> Any:
+              used: set[str] | None = None, depth: int = 0) -> Any:  # noqa: C901 - one dispatcher over expression node types; each branch charges the budget
         """Static value of an expression, or UNKNOWN. Env vars consulted are added to `used`.
 
         Bounded (auditor.core.budget): at most EVAL_STEPS nodes per top-level call (names can refer to

@@ -18,6 +18,8 @@ an abstract state mapping names to label sets. Labels:
 Events (optimizer steps, backward passes, count updates, score accumulations, mixtures, external
 calls, ...) are recorded with the labels of the values involved, the enclosing loops, and the
 statically-false guards they sit under. Rules read events; they never walk the AST themselves.
+
+Statement semantics of the flow interpreter (~410 lines); assignments and calls are mixins.
 """
 
 from __future__ import annotations

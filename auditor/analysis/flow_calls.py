@@ -3,6 +3,8 @@
 Split from flow.py so that each file has one job: flow.py walks statements and keeps the abstract state;
 this module says what subscripts, arithmetic and calls do to labels, and which calls are events
 (updates, steps, restores, scores, mixtures, external calls, summaries of project functions).
+
+Call semantics (~400 lines): every call shape the rules rely on, in one place.
 """
 
 from __future__ import annotations

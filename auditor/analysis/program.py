@@ -2,6 +2,8 @@
 
 One CodeAnalysis per audit (rules share it through `ctx.memo("code_analysis", ...)`). Everything is
 computed from the decoded text of the shipped files; nothing is imported or executed.
+
+The analysis pipeline (~460 lines: fixpoint, reachability, scanners) shares one CodeAnalysis.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Record scripts are often shipped as `exec(lzma.decompress(base64.b85decode("..."
 raw LZMA2 with `format=FORMAT_RAW`), zlib/base64 variants, or a tiny shim that execs a sibling file.
 The auditor must read the code that actually runs, so we evaluate only a whitelist of pure decoding
 calls over constant operands, with every decompression bounded by MAX_DECODED_BYTES.
+
+One evaluator of the stub language in one file (~500 lines): its bounds are easiest to audit together.
 """
 
 from __future__ import annotations

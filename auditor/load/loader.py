@@ -147,7 +147,7 @@ def is_submission_json(rel: str) -> bool:
     return "/" not in rel and name.endswith(".json") and (name == "submission.json" or name.startswith("submission_"))
 
 
-def load_submission(path: str | os.PathLike) -> Submission:
+def load_submission(path: str | os.PathLike) -> Submission:  # the reading order is the read budget's priority order
     from auditor.load.logparse import is_log_name, parse_log
 
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or not os.fspath(path).strip():

@@ -160,7 +160,7 @@ def _free_form(run: _Run, line: str, ln: int, raw: str) -> bool:
     return False
 
 
-def _prefixed(run: _Run, line: str, ln: int, raw: str) -> bool:
+def _prefixed(run: _Run, line: str, ln: int, raw: str) -> bool:  # one matcher per key, tried in order (cheapest first)
     """Lines that start with a known key: token counts, shards, tokenizer, eval timing, GPTQ."""
     ev = run.ev
     for rx in _VAL_TOKENS:

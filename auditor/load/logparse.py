@@ -79,6 +79,8 @@ Choices worth knowing
     * Subset markers: any non-source line mentioning ``subset``, ``VAL_TOKEN_LIMIT``-like limits,
       ``max_val_tokens`` or an eval announced as ``(limited)``, unless the line sets it to
       0/False/None/empty.
+
+The driver for eight log families (~460 lines); line shapes, run state and metadata are split out.
 """
 
 from __future__ import annotations
@@ -304,7 +306,7 @@ def _clean(raw: str) -> str | None:
     return line
 
 
-def _parse_line(run: _Run, line: str, ln: int, raw: str) -> None:
+def _parse_line(run: _Run, line: str, ln: int, raw: str) -> None:  # dispatch on the line shape: the one place metric lines are read
     ev = run.ev
     if not line:
         run.in_dump = False

@@ -129,22 +129,43 @@ def _key_lines(text: str) -> dict[str, int]:
     return lines
 
 
+class _IssueLog:
+    """Issues for SUBMISSION_JSON, at most MAX_SAME_ISSUES of one group (a hostile file could make millions)."""
+
+    def __init__(self, meta: SubmissionMeta, path: str):
+        self.meta, self.path, self.repeats = meta, path, {}
+
+    def __call__(self, severity: str, message: str, key: str | None = None, group: str | None = None,
+                 **extra: Any) -> None:
+        if group is not None:
+            self.repeats[group] = self.repeats.get(group, 0) + 1
+            if self.repeats[group] > MAX_SAME_ISSUES:
+                return
+        line = self.meta.line_of.get(key) if key else None
+        self.meta.issues.append(Issue(RULE_ID, severity, message, [Evidence(self.path, line, "")], "high", extra))
+
+    def close(self) -> None:
+        for group, n in sorted(self.repeats.items()):
+            if n > MAX_SAME_ISSUES:
+                self("warn", f"… and {n - MAX_SAME_ISSUES:,} more issues like the above ({group}); not listed")
+
+
 def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
     meta = SubmissionMeta(path=path)
+    issue = _IssueLog(meta, path)
+    obj = _load(meta, data, issue)
+    if obj is not None:
+        _names_and_seeds(obj, meta, issue)
+        _claims(obj, meta, issue)
+        issue.close()
+    return meta
 
-    repeats: dict[str, int] = {}
 
-    def issue(severity: str, message: str, key: str | None = None, group: str | None = None, **extra: Any) -> None:
-        if group is not None:
-            repeats[group] = repeats.get(group, 0) + 1
-            if repeats[group] > MAX_SAME_ISSUES:
-                return
-        line = meta.line_of.get(key) if key else None
-        meta.issues.append(Issue(RULE_ID, severity, message, [Evidence(path, line, "")], "high", extra))
-
+def _load(meta: SubmissionMeta, data: bytes, issue: _IssueLog) -> dict | None:
+    """The parsed object, scrubbed and schema-checked (issues for what is odd), or None with meta.parse_error."""
     if len(data) > MAX_JSON_BYTES:
         meta.parse_error = f"{len(data):,} bytes; larger than the {MAX_JSON_BYTES:,}-byte limit for a metadata file"
-        return meta
+        return None
     text = data.decode("utf-8", errors="replace")
     meta.line_of = _key_lines(text)
     duplicates: list[str] = []
@@ -168,10 +189,10 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         msg = getattr(exc, "msg", None) or type(exc).__name__
         where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
         meta.parse_error = f"not valid JSON: {msg}{where}"
-        return meta
+        return None
     if not isinstance(obj, dict):
         meta.parse_error = f"top level is a {type(obj).__name__}, not an object"
-        return meta
+        return None
     flags: set[str] = set()
     obj = _scrub(obj, flags)
     meta.raw = obj
@@ -195,6 +216,10 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         where = "/".join(map(str, err.absolute_path)) or "(top level)"
         issue("warn", f"{where}: {err.message[:200]}", key, group="schema")
 
+    return obj
+
+
+def _names_and_seeds(obj: dict, meta: SubmissionMeta, issue: _IssueLog) -> None:
     def s(key: str) -> str | None:
         v = obj.get(key)
         return v if isinstance(v, str) else None
@@ -230,6 +255,10 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
     if not meta.seeds and _int(obj.get("seed")) is not None:
         meta.seeds.append(_int(obj.get("seed")))
 
+
+
+def _claims(obj: dict, meta: SubmissionMeta, issue: _IssueLog) -> None:
+    """val_bpb (or a mean under another key), val_loss, bytes_total and bytes_code."""
     seed_bpbs = [b for b in (_number(r.get("val_bpb")) for r in meta.seed_results.values()) if b is not None]
     mean_keys = sorted(k for k in obj if isinstance(k, str) and _MEAN_BPB_KEY.match(k))
     for key in ("val_bpb", "mean_val_bpb", "mean_bpb", *mean_keys):
@@ -267,7 +296,3 @@ def parse_submission_json(path: str, data: bytes) -> SubmissionMeta:
         if _int(obj.get(key)) is not None:
             meta.bytes_code = _int(obj[key])
             break
-    for group, n in sorted(repeats.items()):
-        if n > MAX_SAME_ISSUES:
-            issue("warn", f"… and {n - MAX_SAME_ISSUES:,} more issues like the above ({group}); not listed")
-    return meta

@@ -18,6 +18,8 @@ bound); the p-value is min(1, k * e^-A).
 The other stages (decode, import, hyperparameters, model, forward, train steps, the script's own
 main with its training, serialization and evaluation, log parsing) are timed and reported so a
 reviewer sees how far the script got on a CPU; a stage that needs a GPU is reported as such.
+
+The gauntlet's stages and e-value numbers (~490 lines), in the order they run.
 """
 
 from __future__ import annotations
@@ -281,7 +283,7 @@ def _evalue_stage(obs: GauntletObservation) -> Stage:
 
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
                  control: bool = True, progress: Callable[[str], None] | None = None,
-                 sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False) -> GauntletObservation:
+                 sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False) -> GauntletObservation:  # the gauntlet's stages in order, each recorded as it ends
     """Everything the issue's stage table needs, for one submission. Never raises for bad submissions;
     raises SandboxUnavailable (one line, exit 2) where no OS-level isolation exists and `unsafe` is off."""
     mode = isolation_mode()

@@ -17,6 +17,8 @@ Layers (reported in `SandboxRun.isolation`):
 * a scrubbed environment (no inherited secrets, tokens or proxies);
 * inside the child, an audit hook that blocks Python-level network calls (the only network barrier
   when namespaces are unavailable) and records file opens, launches and sockets by phase.
+
+Process lifecycle and limits (~750 lines) stay in one file so containment is reviewed as a unit.
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ class Sandbox:
 
     # ------------------------------------------------------------------ running
     def run(self, argv: list[str], env_extra: dict[str, str], limits: Limits, config: dict,
-            shims: bool, on_progress=None, unsafe: bool = False, devices: list[str] = ()) -> SandboxRun:
+            shims: bool, on_progress=None, unsafe: bool = False, devices: list[str] = ()) -> SandboxRun:  # one place for the child's lifecycle: spawn, events, watchdog, kill, sweep
         """Run argv in the sandbox. Raises SandboxUnavailable when bubblewrap cannot isolate the run
         and the caller did not accept the legacy layers (`unsafe`)."""
         py_dir = self.meta_dir / "py"
