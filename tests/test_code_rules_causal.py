@@ -417,6 +417,19 @@ def test_slot_in_class_inside_compressed_stub(tmp_path):
     assert review["submission"]["code"][0]["stub"] == "lzma-xz"
 
 
+@pytest.mark.parametrize("loss_slice, expected", [
+    ("lg[:, :-1]", ("fail", "high")),  # drops one position: the next-token shift, scored positions included
+    ("lg[:, :-args.stride]", ("warn", "medium")),  # stops before the scored suffix: context-only SLOT (unruled)
+])
+def test_slot_context_only_needs_more_than_dropping_the_last_position(tmp_path, loss_slice, expected):
+    body = SLOT_INLINE.replace("loss = F.cross_entropy(lg.flatten(0, 1), targets_flat)",
+                               f"loss = F.cross_entropy({loss_slice}.flatten(0, 1), targets_flat)")
+    src = ck.script(body, final="eval_val_slot")
+    rc, review, fs = _c1(tmp_path, src)
+    slot = [f for f in fs if f["data"].get("pattern") in ("slot", "context_slot")]
+    assert [(f["severity"], f["confidence"]) for f in slot] == [expected]
+
+
 def test_slot_behind_disabled_env_default_is_info(tmp_path):
     src = ck.script(SLOT_INLINE, main=SLOT_DORMANT_MAIN)
     rc, review, fs = _c1(tmp_path, src)

@@ -26,8 +26,10 @@ def causal_sweep(ev: Event, events: Iterable[Event]) -> Event | None:
     return None
 
 
+# A slice that stops before the scored suffix (`[:, :-stride]`, `[:-n_pred]`) restricts the loss to context
+# positions; dropping only the last position (`[:, :-1]`) is the next-token shift, not such a restriction.
 _CONTEXT_ONLY = re.compile(r"(context|ctx|prefix|already|scored|causal|past)_?(mask|only|pos|positions|idx)|"
-                           r"\[\s*:\s*,\s*:\s*-|\[\s*:\s*-\s*\w+\s*\]", re.I)
+                           r"\[\s*:\s*,\s*:\s*-\s*(?!1\s*\])\w|\[\s*:\s*-\s*(?!1\s*\])\w+\s*\]", re.I)
 
 
 @dataclass
