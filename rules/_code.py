@@ -37,6 +37,9 @@ def graded(rule: Rule, ca: CodeAnalysis, reach: Reach, severity: str, confidence
     if note:
         message = f"{message} ({note})"
     data = {**data, "reach": reach.state}
+    if reach.state == "live" and reach.env_vars and severity in ("fail", "warn"):
+        data["enabled_by"] = sorted(reach.env_vars)  # the evidence that decided: the README or the logs
+        message = f"{message} (this path runs with {ca.describe_vars(reach.env_vars)})"
     if reach.state == "live" or severity in ("info", "pass"):
         return rule.finding(severity, message, evidence, confidence, **data)
     if reach.state == "dormant":

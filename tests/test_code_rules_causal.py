@@ -445,7 +445,9 @@ def test_slot_enabled_by_readme_run_command_fails(tmp_path):
     readme = "# r\n\n```\nSLOT_ENABLED=1 SLOT_STEPS=8 torchrun --standalone --nproc_per_node=8 train_gpt.py\n```\n"
     rc, review, fs = _c1(tmp_path, src, readme=readme)
     assert rc == 1
-    assert [f["data"]["pattern"] for f in fs if f["severity"] == "fail"] == ["slot"]
+    [fail] = [f for f in fs if f["severity"] == "fail"]
+    assert fail["data"]["pattern"] == "slot"
+    assert "(this path runs with SLOT_ENABLED=1 (README run command))" in fail["message"]
 
 
 def test_slot_enabled_by_the_runs_logged_configuration_fails(tmp_path):
@@ -460,7 +462,8 @@ def test_slot_enabled_by_the_runs_logged_configuration_fails(tmp_path):
     assert rc == 1
     [fail] = [f for f in fs if f["severity"] == "fail"]
     assert fail["data"]["pattern"] == "slot"
-    assert fail["data"]["reach"] == "live"
+    assert fail["data"]["reach"] == "live" and fail["data"]["enabled_by"] == ["SLOT_ENABLED"]
+    assert "(this path runs with SLOT_ENABLED=1 (the run's logged configuration, train_seed" in fail["message"]
 
 
 @pytest.mark.parametrize("compressed", [False, True])

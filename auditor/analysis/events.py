@@ -180,6 +180,7 @@ class Event:
     data: Payload = field(default_factory=Payload)
     end_line: int = 0
     nograd: bool = False
+    enabled_by: frozenset = frozenset()  # env vars whose README / logged value opens the guard this sits under
 
     def in_loop(self, loop: Loop) -> bool:
         return any(l.node_id == loop.node_id for l in self.loops)

@@ -68,6 +68,7 @@ class FlowAnalyzer(AssignSemantics, CallSemantics):
         self.events: dict[tuple, Event] = {}
         self.loops: list[Loop] = []
         self.dead: list[frozenset] = []
+        self.enabled: list[frozenset] = []  # env vars set by the README / logged configuration that open this path
         self.pc: list[frozenset] = []
         self.nograd = 0
         self.ret: set[str] = set()
@@ -121,7 +122,8 @@ class FlowAnalyzer(AssignSemantics, CallSemantics):
         dead = frozenset().union(*self.dead) if self.dead else None
         kind = EventKind(kind)
         ev = Event(kind, self.func.path, line, self.func, frozenset(labels), tuple(self.loops), dead,
-                   self.text(line), payload(kind, data), getattr(node, "end_lineno", line) or line, self.nograd > 0)
+                   self.text(line), payload(kind, data), getattr(node, "end_lineno", line) or line, self.nograd > 0,
+                   frozenset().union(*self.enabled) if self.enabled else frozenset())
         self.events[(kind, id(node), key)] = ev
 
     # ---- run --------------------------------------------------------------------------------
@@ -213,16 +215,21 @@ class FlowAnalyzer(AssignSemantics, CallSemantics):
                 self.pc.append(frozenset(tl))
             if truth is False:
                 self._dead_push(s.body, used)
+            overridden = frozenset(v for v in used if v in self.envm.overrides)
+            self.enabled.append(overridden if truth is True else frozenset())
             self.if_tests.append(ast.unparse(s.test)[:120])
             self.block(s.body)
             self.if_tests.pop()
+            self.enabled.pop()
             if truth is False:
                 self.dead.pop()
             after_body = self.env
             self.env = dict(before)
             if truth is True and s.orelse:
                 self._dead_push(s.orelse, used)
+            self.enabled.append(overridden if truth is False else frozenset())
             self.block(s.orelse)
+            self.enabled.pop()
             if truth is True and s.orelse:
                 self.dead.pop()
             if tainted:

@@ -67,7 +67,10 @@ class CodeAnalysis:
     def reach(self, ev: Event) -> Reach:
         if ev.dead is not None:
             return Reach("dormant", ev.dead)
-        return self.status.get(ev.func, Reach("unreferenced"))
+        reach = self.status.get(ev.func, Reach("unreferenced"))
+        if reach.state == "live" and ev.enabled_by:
+            return Reach("live", reach.env_vars | ev.enabled_by)  # live because the configuration turns it on
+        return reach
 
     def val_context(self, ev: Event) -> bool:
         """The event handles validation data: directly, or in a function some caller feeds with it."""
@@ -341,18 +344,23 @@ def _reachability(ca: CodeAnalysis) -> None:
     else:
         roots = [m.top for m in index.modules.values()]
     status: dict[Func, Reach] = {}
-    stack = list(roots)
     for r in roots:
         status[r] = Reach("live")
-    while stack:
-        f = stack.pop()
-        for ev in by_func.get(f, []):
-            if ev.dead is not None:
-                continue
-            for g in _edges(ca, ev):
-                if g not in status:
-                    status[g] = Reach("live")
-                    stack.append(g)
+
+    def spread(stack: list[Func], unconditional_only: bool) -> None:
+        """Live reachability; env_vars of a live function are the switches the README or the logged
+        configuration had to turn on to reach it (empty when it runs with the defaults)."""
+        while stack:
+            f = stack.pop()
+            for ev in by_func.get(f, []):
+                if ev.dead is not None or (unconditional_only and ev.enabled_by):
+                    continue
+                for g in _edges(ca, ev):
+                    if g not in status:
+                        status[g] = Reach("live", status[f].env_vars | ev.enabled_by)
+                        stack.append(g)
+    spread(list(roots), unconditional_only=True)  # what runs with the defaults wins
+    spread(list(status), unconditional_only=False)
     # dormant: reached only through a statically false guard
     dstack: list[tuple[Func, frozenset]] = []
     for f in list(status):
