@@ -44,6 +44,19 @@ def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
                               f"model; the result is not a normalised distribution over the token vocabulary "
                               f"(#1872 PPM-D class, excluded in #1902)",
                               [ca.ev_evidence(e) for e in spreads[:1]] + [ca.ev_evidence(ev)], pattern="byte_mixture"))
+    spread_funcs = {e.func for e in ca.of("mix") if "perbyte" in frozenset().union(frozenset(),
+                                                                                  *(e.data.operand_labels or []))}
+    for ev in ca.of("score"):
+        if "perbyte" in ev.labels and ev.func not in spread_funcs and not ev.data.via and ca.val_context(ev):
+            # the spread value reaches the score through a mixture written out by hand (max + log1p(exp(..)))
+            spreads = _near(ca, "perbyte", ev.func)
+            spread_funcs.add(ev.func)
+            out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
+                              f"the score accumulated in {ca.where(ev.func)} is built from a token log-probability "
+                              f"spread over its bytes (`/ {spreads[0].data.denom if spreads else '?'}`): per-byte "
+                              f"scores of that kind are not a normalised distribution over the token vocabulary "
+                              f"(#1872 PPM-D class, excluded in #1902)",
+                              [ca.ev_evidence(e) for e in spreads[:1]] + [ca.ev_evidence(ev)], pattern="byte_spread_score"))
     for ev in ca.of("score"):
         if "ratio" in ev.labels and ev.func not in mixed_ratio_funcs and not ev.data.via:
             ratios = _near(ca, "ratio", ev.func)

@@ -222,3 +222,44 @@ def test_np_repeat_spread_mixed_with_a_byte_model_fails_c2(tmp_path):
     fails = by_severity(rule(result, "C2_NORMALIZED"), "fail")
     assert fails and fails[0].confidence == "high"
     assert any(e.text.strip().startswith("pm = lam * np.exp(nlp)") for f in fails for e in f.evidence)
+
+
+LOOP_SPREAD = SCRIPT + '''
+
+import math
+
+
+def load_validation_tokens(path):
+    return list(open(path, "rb").read())
+
+
+def ppm_mixture_bpb(val_tokens, nll_nats, token_bytes_lut, ppm_logp, lam):
+    """Token NLLs spread over bytes in a loop, mixed per byte with a byte model by a hand-written logaddexp."""
+    byte_nn_logp = []
+    for i in range(len(val_tokens) - 1):
+        tb = token_bytes_lut[val_tokens[i + 1]]
+        n_bytes = len(tb)
+        token_logp = -float(nll_nats[i])
+        per_byte_logp = token_logp / n_bytes
+        for b in tb:
+            byte_nn_logp.append(per_byte_logp)
+    nll_sum = 0.0
+    for t in range(len(byte_nn_logp)):
+        a = math.log(lam) + byte_nn_logp[t]
+        c = math.log(1.0 - lam) + ppm_logp[t]
+        log_mix = max(a, c) + math.log1p(math.exp(-abs(a - c)))
+        nll_sum -= log_mix
+    return nll_sum
+
+
+if __name__ == "__main__":
+    val_tokens = load_validation_tokens("data/fineweb_val_000000.bin")
+    ppm_mixture_bpb(val_tokens, None, None, None, 0.9)
+'''
+
+
+def test_a_loop_spread_into_a_hand_written_mixture_fails_c2(tmp_path):
+    result = audit_folder(str(write_record(tmp_path, script=LOOP_SPREAD)))
+    [fail] = by_severity(rule(result, "C2_NORMALIZED"), "fail")
+    assert fail.data["pattern"] == "byte_spread_score" and fail.confidence == "high"
+    assert [e.text.strip() for e in fail.evidence] == ["per_byte_logp = token_logp / n_bytes", "nll_sum -= log_mix"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from auditor.analysis.envdefaults import dotted
 from auditor.analysis.vocabulary import (
+    NLL_NAME,
     SPREAD,
     BYTES_NAME,
     EXT_ROOTS,
@@ -151,7 +152,8 @@ class CallSemantics:
             if LOOKUP in left and not _is_sum_expr(node.right):
                 out.add(RATIO)
                 self.emit("ratio", node, left | right, denom=ast.unparse(node.right)[:80])
-            if (left & {GOLD, NLL} and self._is_bytes(node.right)) or (SPREAD in left and SPREAD in right):
+            token_loss = bool(left & {GOLD, NLL}) or (isinstance(node.left, ast.Name) and NLL_NAME.match(node.left.id))
+            if (token_loss and self._is_bytes(node.right)) or (SPREAD in left and SPREAD in right):
                 out.add(PERBYTE)  # a token's value divided by its byte count (repeated per byte, then divided)
                 self.emit("perbyte", node, left, denom=ast.unparse(node.right)[:80])
         elif isinstance(node.op, ast.Pow):
@@ -267,6 +269,9 @@ class CallSemantics:
                 self.emit("update", node, allargs | {"count"}, table=obj, how=f".{leaf}()")
             if re.match(r"_?reset", leaf) and not NOT_STATE_RESET.search(f"{obj}.{leaf}"):
                 self.emit("restore", node, obj=obj)
+            if leaf in ("append", "extend") and isinstance(node.func.value, ast.Name) and PERBYTE in allargs:
+                # a list of per-byte spread values carries the spread to what reads it back
+                self.env[node.func.value.id] = self.lookup_name(node.func.value.id) | {PERBYTE}
             if leaf in ("append", "extend") and SCORE_LIST.search(obj.rsplit(".", 1)[-1] or "") \
                     and allargs & {VAL, GOLD, NLL, TGT}:
                 self.emit("score", node, allargs, acc=obj)

@@ -60,6 +60,11 @@ def is_target_name(name: str) -> bool:
     return bool(TARGET_NAME.match(leaf)) and not NOT_TARGET.match(leaf) and not leaf.startswith("y_pred")
 
 
+# a token's loss or log-probability under its own name (`token_logp`, `nll_nats`): used only to recognise a
+# per-byte spread (`token_logp / n_bytes`), never as a general label (it would make every such name a score)
+NLL_NAME = re.compile(r"^(token_|tok_|per_token_)?(nll|logp|log_p|lp|logprob)(s|_nats)?$", re.I)
+
+
 def name_seeds(name: str) -> set[str]:
     leaf = name.rsplit(".", 1)[-1]
     out = set()
