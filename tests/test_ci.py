@@ -280,6 +280,8 @@ def test_failing_folder_exits_one_with_evidence_and_annotations(repo, tmp_path, 
     size = [x for x in f["audit"]["findings"] if x["rule"] == "ARTIFACT_SIZE" and x["severity"] == "fail"]
     assert size, f["audit"]["findings"]
     assert doc["pull_request"]["number"] == 4242 and doc["pull_request"]["created_at"] == "2026-05-02T08:30:00Z"
+    # a PR is judged by the rulings in force on the day it was opened
+    assert f["audit"]["judged"]["date"] == "2026-05-02" and f["audit"]["judged"]["date_source"] == "PR's open date"
     # comment: verdict, what must change with file:line and a rule citation
     assert comment.splitlines()[1] == "## ❌ Parameter Golf audit: FAIL"
     must = comment.split("\n**What must change**\n", 1)[1].split("<details>", 1)[0]

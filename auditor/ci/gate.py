@@ -174,6 +174,8 @@ def run_ci(repo_dir: str, base: str, head: str, options: AuditOptions, *, strict
                 say(f"auditing {fc.path}")
                 report = repo.export(head_sha, fc.path, tmpdir / "head")
                 opts = dataclasses.replace(options, reference=frontier.reference, folder_path=fc.path)
+                if opts.as_of is None and pr.created_at:  # a PR is judged by the rulings of the day it opened
+                    opts = dataclasses.replace(opts, as_of=pr.created_at[:10], as_of_source="PR's open date")
                 try:
                     sub = load_submission(str(tmpdir / "head" / fc.path))
                 except LoadError as exc:  # cannot happen for an exported folder, but never a traceback
