@@ -281,6 +281,37 @@ def _evalue_stage(obs: GauntletObservation) -> Stage:
                  data={k: w[k] for k in ("label", "val_loss", "n_targets", "advantage_nats", "bound_nats", "passed")})
 
 
+def _capture_stage(obs: GauntletObservation, run: SandboxRun, data: SynthData, parsed) -> Stage:
+    """Per-position statistics from the losses the script's evaluation computed (auditor/sandbox/capture.py)."""
+    from auditor.sandbox.capture import analyse
+    from reference_impl.data import list_shards, read_shard
+
+    t0 = time.monotonic()
+    score = parsed.score_phase if parsed is not None else None
+    printed = float(score.val_loss) if score is not None and score.val_loss is not None else None
+    decimals = _decimals_of(score.text, printed) if printed is not None else None
+    try:
+        stream = read_shard(list_shards(str(data.dataset_dir), "val")[0])
+        cap = analyse(run.events, stream, data.bos_every, data.v_prime, printed, decimals)
+    except (ValueError, OSError, IndexError, MemoryError) as exc:
+        return Stage("per-position capture", "fail", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"[:300])
+    obs.capture = cap
+    if cap is None:
+        return Stage("per-position capture", "skipped", time.monotonic() - t0,
+                     "no per-token loss was captured (no wrapped loss primitive ran under no_grad in the script's main)")
+    cov, ev, claim = cap["coverage"] or {}, cap["evalue"] or {}, cap["claim"]
+    detail = (f"{cap['located']:,} of {cap['captured']:,} captured losses located in the stream, "
+              f"{len(cap['passes'])} pass(es); claimed pass: {cov.get('scored', 0):,} of {cap['n_positions']:,} "
+              f"positions scored, {cov.get('scored_twice', 0):,} twice; worst pass advantage "
+              f"{ev.get('advantage_nats', 0):.1f} nats vs bound {ev.get('bound_nats', 0):.1f}")
+    if claim is not None:
+        detail += (f"; printed val_loss {claim['printed_val_loss']} "
+                   + ("= " if claim["matches"] else "!= ") + f"pass {claim['pass']} {claim['statistic']} "
+                   f"(|diff| {claim['difference']:.2g})")
+    return Stage("per-position capture", "pass" if cap["located"] else "skipped", time.monotonic() - t0, detail,
+                 {"passes": len(cap["passes"]), "located": cap["located"]})
+
+
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
                  control: bool = True, progress: Callable[[str], None] | None = None,
                  sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False) -> GauntletObservation:  # the gauntlet's stages in order, each recorded as it ends
@@ -354,6 +385,7 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         result.train_shards_at_eval = _train_shards_at_eval(run)
         _evalue_numbers(result, run, data, main)
         stages.append(_evalue_stage(result))
+        stages.append(_capture_stage(result, run, data, parsed))
         late = sorted({str(e.get("path")).rsplit("/", 1)[-1] for e in _with_phases(run, "open")
                        if e.get("kind") == "train_shard" and e.get("phase") == "serialize"})
         if late:
