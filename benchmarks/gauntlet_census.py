@@ -51,13 +51,20 @@ def script_line(tb: str) -> str | None:
     return f"{hits[-1][0]}:{hits[-1][1]}" if hits else None
 
 
+def _line_of(st) -> str | None:
+    where = script_line(str(st.data.get("traceback_tail", "")))
+    if where:
+        return where
+    m = re.search(r"\(<string>, line (\d+)\)|line (\d+)", st.detail or "")
+    return f"line {m.group(1) or m.group(2)}" if m else None
+
+
 def reason_of(obs) -> tuple[bool, str]:
     """(reached scoring, typed reason) for one GauntletObservation."""
     if obs is None:
         return False, "no gauntlet observation"
     if obs.evalue is not None:
         return True, "scored"
-    main = obs.stage("main")
     gpu = [s for s in obs.stages if s.status == "needs_gpu"]
     if gpu:
         return False, f"needs GPU: {gpu[0].detail[:90]}"
@@ -66,19 +73,20 @@ def reason_of(obs) -> tuple[bool, str]:
         if "wall" in kind or "CPU" in kind or "timed" in kind:
             return False, f"timeout at stage {obs.stopped_by.stage}"
         return False, f"{kind} at stage {obs.stopped_by.stage}"
-    if main is None:
-        first = next((s for s in obs.stages if s.status == "fail"), None)
-        return False, f"did not start: {first.name + ': ' + first.detail[:80] if first else obs.incomplete}"
-    detail = main.detail or ""
+    main = [s for s in obs.stages if s.name in ("train", "serialize", "eval") and s.status != "pass"]
+    failed = next((s for s in main if s.status in ("fail", "skipped") and s.detail
+                   and not s.detail.startswith(("not reached", "no model file", "the serialized"))), None)
+    if failed is None:
+        failed = next((s for s in obs.stages if s.status == "fail"), None)
+    if failed is None:
+        return False, f"no scoring line: {(obs.incomplete or '')[:90]}"
+    detail = failed.detail or ""
     m = re.search(r"package '([^']+)' is not installed", detail)
     if m:
         return False, f"missing shim for {m.group(1)}"
-    if main.status == "fail":
-        where = script_line(str(main.data.get("traceback_tail", "")))
-        return False, f"script error at {where or 'unknown line'}: {detail[:90]}"
-    if main.status == "skipped":
-        return False, f"main skipped: {detail[:90]}"
-    return False, f"no scoring line: {(obs.incomplete or '')[:90]}"
+    if "SyntaxError" in detail and "f-string" in detail:
+        return False, f"needs Python >= 3.12 (PEP 701 f-string) at {_line_of(failed) or '?'}"
+    return False, f"script error at {_line_of(failed) or 'unknown line'} ({failed.name}): {detail[:90]}"
 
 
 def capture_cols(obs) -> dict:

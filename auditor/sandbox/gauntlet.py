@@ -514,7 +514,8 @@ def _main_stages(run: SandboxRun, main: Stage | None, code_bytes: int) -> list[S
         else:
             detail = ""
         if name == last and failed:
-            out.append(Stage(name, main.status, secs, main.detail))
+            out.append(Stage(name, main.status, secs, main.detail,
+                             {k: main.data[k] for k in ("traceback_tail",) if k in main.data}))
         elif name in reached and (name != last or not failed):
             out.append(Stage(name, "pass", secs, detail, {"artifacts": artifacts, "code_bytes": code_bytes}
                              if name == "serialize" else {}))

@@ -7,7 +7,8 @@ What is covered (and why each matters; see docs runtime_surface.md):
 * `torch.cuda` queries (availability, device count/properties/capability, memory stats, synchronize,
   streams, events, RNG state) answered as one idle device;
 * `torch.autocast(device_type="cuda", dtype=bf16)` -> disabled (fp32 on CPU: slower bf16 would change
-  nothing the gauntlet measures);
+  nothing the gauntlet measures); inside such a region, matmul-like ops on mixed float dtypes (bf16
+  weights, fp32 activations) run in fp32, where autocast would have cast both to bf16 on the GPU;
 * `torch.distributed` -> a single-process `gloo` group when gloo can start, else an exact in-process
   world-size-1 emulation of the collectives; `DistributedDataParallel` -> the bare module;
 * FlashAttention (2 and 3) and triton -> stand-ins in `fallback/` (appended to sys.path, so a real
@@ -28,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 
 from gauntlet_needs_gpu import NeedsGPU  # noqa: F401  (re-exported for scripts' stand-ins)
 
-STATE = {"distributed": None}
+STATE = {"distributed": None, "autocast": 0}  # autocast: depth of requested CUDA autocast regions
 
 
 def _cpu(dev):
@@ -43,11 +44,39 @@ def _device_like(x) -> bool:
     return isinstance(x, torch.device) or (isinstance(x, str) and x.startswith("cuda"))
 
 
+_AUTOCAST_OPS = {"linear", "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "conv1d", "conv2d", "einsum",
+                 "scaled_dot_product_attention", "__matmul__", "__rmatmul__"}
+
+
+def _float_dtypes(args, kwargs) -> set:
+    out = set()
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            out.add(a.dtype)
+        elif isinstance(a, (list, tuple)):
+            out.update(x.dtype for x in a if isinstance(x, torch.Tensor) and x.is_floating_point())
+    return out
+
+
+def _upcast(x):
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != torch.float32:
+        return x.float()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_upcast(y) for y in x)
+    return x
+
+
 class CudaToCpu(TorchFunctionMode):
-    """Rewrites device arguments; everything else passes through untouched."""
+    """Rewrites device arguments; inside a region the script ran under CUDA autocast (disabled here),
+    a matmul-like op whose float arguments have mixed dtypes (bf16 weights, fp32 activations: autocast
+    would cast both to bf16 on the GPU) runs with all of them in fp32. Everything else passes through."""
 
     def __torch_function__(self, func, types_, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
+        if STATE["autocast"] > 0 and getattr(func, "__name__", "") in _AUTOCAST_OPS \
+                and len(_float_dtypes(args, kwargs)) > 1:
+            args = tuple(_upcast(a) for a in args)
+            kwargs = {k: _upcast(v) for k, v in kwargs.items()}
         if "device" in kwargs:
             kwargs["device"] = _cpu(kwargs["device"])
         name = getattr(func, "__name__", "")
@@ -133,6 +162,17 @@ class CpuAutocast(torch.amp.autocast_mode.autocast):
 
     def __init__(self, device_type="cuda", dtype=None, enabled=True, cache_enabled=None):
         super().__init__("cpu", dtype=torch.bfloat16, enabled=False)
+        self._requested = bool(enabled) and dtype in (None, torch.bfloat16, torch.float16)
+
+    def __enter__(self):
+        if self._requested:
+            STATE["autocast"] += 1
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        if self._requested:
+            STATE["autocast"] = max(0, STATE["autocast"] - 1)
+        return super().__exit__(*exc)
 
 
 def _compile(model=None, *args, **kwargs):
