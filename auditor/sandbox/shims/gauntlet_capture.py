@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 import _gauntlet_hooks as hooks
 
-MAX_TOKENS = 1 << 18
+MAX_TOKENS = 1 << 19
 CHUNK = 4096
 STATE = {"enabled": False, "sent": 0, "calls": 0, "dropped": 0, "busy": False}
 

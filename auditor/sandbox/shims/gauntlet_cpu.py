@@ -1,7 +1,8 @@
 """Make a CUDA-only record script run on a CPU-only torch, without editing the script.
 
 What is covered (and why each matters; see docs runtime_surface.md):
-* `torch.compile` -> identity (60 of 83 scripts compile; compiling on a tiny CPU run only costs time);
+* `torch.compile` -> identity (60 of 83 scripts compile; compiling on a tiny CPU run only costs time), and
+  `torch._dynamo.reset` -> no-op (it would import inductor, which probes triton);
 * every CUDA device request (`device="cuda"`, `.cuda()`, `.to("cuda:0")`, `pin_memory`) -> CPU, via a
   global TorchFunctionMode, so tensors the script thinks are on the GPU live on the CPU;
 * `torch.cuda` queries (availability, device count/properties/capability, memory stats, synchronize,
@@ -276,6 +277,53 @@ def _hide_stub_triton_from_torch() -> None:
             setattr(tt, name, _const(False))
 
 
+def _patch_dynamo(mod) -> None:
+    """reset() imports inductor, whose triton probe would find the stand-in; nothing was compiled."""
+    mod.reset = _const(None)
+
+
+class _AfterImport:
+    """A meta-path finder that patches a module once it is imported (importing torch._dynamo eagerly
+    costs seconds and probes triton before the stand-in is hidden)."""
+
+    def __init__(self, name, patch):
+        self.name, self.patch = name, patch
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+        import sys
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            pass
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec, patch = spec.loader.exec_module, self.patch
+
+        def exec_module(module):
+            real_exec(module)
+            try:
+                patch(module)
+            except Exception:  # noqa: BLE001
+                pass
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _after_import(name, patch) -> None:
+    import sys
+
+    if name in sys.modules:
+        patch(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, patch))
+
+
 _MODE: CudaToCpu | None = None
 
 
@@ -286,6 +334,7 @@ def install() -> None:
     _patch_cuda()
     _hide_stub_triton_from_torch()
     torch.compile = _compile
+    _after_import("torch._dynamo", _patch_dynamo)
     torch.autocast = CpuAutocast
     torch.amp.autocast = CpuAutocast
     torch.cuda.amp.autocast = lambda *a, **k: CpuAutocast()
