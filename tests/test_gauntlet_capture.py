@@ -179,3 +179,44 @@ def test_sandboxed_capture_counts_what_the_script_scores(tmp_path, variant, twic
     assert [f.severity for f in findings_by_rule(obs)["EVALUE_RANDOM_STREAM"]] == ["pass"]
     ctx = RuleContext(submission=None, options=AuditOptions(gauntlet=True), observations={"gauntlet": obs})
     assert [f.severity for f in c4_single_pass.dynamic_findings(ctx)] == (["fail"] if twice else ["pass"])
+
+
+def test_flip_compare_reports_the_first_position_that_changed():
+    from auditor.sandbox.capture import flip_compare
+
+    s = stream()
+    a, b = [], []
+    analyse(windows(s, 128, 128), s, BOS, V - 4, arrays=a)
+    s2 = s.copy()
+    s2[N // 2:] = np.random.default_rng(9).integers(4, V, size=s2.size - N // 2)
+    calls = windows(s2, 128, 128)
+    lo, tg = _unpack(calls[10])
+    calls[10] = ev(10, lo + np.where(np.arange(lo.size) >= 5, 0.5, 0.0), tg)  # window 10: positions 1286.. moved
+    analyse(calls, s2, BOS, V - 4, arrays=b)
+    res = flip_compare(a, b, N // 2)
+    assert res["compared"] == N // 2 - 1
+    assert res["first_diff"] == 10 * 128 + 6 and res["first_pass"] == 0
+    assert res["passes"][0]["differing"] == 123 and res["passes"][0]["max_abs_diff"] == pytest.approx(0.5)
+    same = flip_compare(a, a, N // 2)
+    assert same["first_diff"] is None and same["passes"][0]["max_abs_diff"] == 0.0
+
+
+@pytest.mark.slow
+@linux_only
+@pytest.mark.parametrize("variant,first_diff", [("ce_score_once", None), ("ce_peek_next", 32768)])
+def test_flip_test_finds_a_peek_at_the_next_token(tmp_path, variant, first_diff):
+    from test_gauntlet import make_submission
+
+    from auditor.core.contract import AuditOptions, RuleContext
+    from auditor.load.loader import load_submission
+    from auditor.sandbox.gauntlet import run_gauntlet
+    from rules import c1_causal
+
+    obs = run_gauntlet(load_submission(make_submission(tmp_path, variant)), timeout=150, control=False, flip=True)
+    f = obs.flip
+    assert f["k"] == 32769 and f["compared"] >= 32000
+    assert f["first_diff"] == first_diff
+    if first_diff is not None:
+        assert f["passes"][0]["differing"] == 1 and f["passes"][0]["max_abs_diff"] > 0.05
+    ctx = RuleContext(submission=None, options=AuditOptions(gauntlet=True), observations={"gauntlet": obs})
+    assert [x.severity for x in c1_causal.flip_findings(ctx)] == (["pass"] if first_diff is None else ["fail"])

@@ -72,6 +72,9 @@ class GauntletObservation:
     # "passes": [{"scored", "never_scored", "scored_twice", "mean_loss", "advantage_nats", ...}],
     # "claim": {"printed_val_loss", "pass", "difference", "matches"}, "coverage": {...}, "evalue": {...}}
     capture: dict[str, Any] | None = None
+    # the flip test (capture.flip_compare): {"k", "tolerance", "passes": [{"index", "compared", "differing",
+    # "first_diff", "max_abs_diff"}], "first_pass", "first_diff", "seconds"} or {"k", "incomplete"}
+    flip: dict[str, Any] | None = None
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -94,4 +97,5 @@ class GauntletObservation:
             "unsafe": self.unsafe,
             "missing": self.missing,
             "capture": self.capture,
+            "flip": self.flip,
         }

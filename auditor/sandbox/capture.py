@@ -106,8 +106,10 @@ def _pass_stats(loss_sel: np.ndarray, count: np.ndarray, twice: np.ndarray, all_
 
 
 def analyse(events: list[dict], stream: np.ndarray, bos_every: int, v_prime: int, printed: float | None = None,
-            printed_decimals: int | None = None, alpha: float = 1e-6) -> dict[str, Any] | None:
-    """The capture statistics for one run, or None when the run captured nothing."""
+            printed_decimals: int | None = None, alpha: float = 1e-6,
+            arrays: list | None = None) -> dict[str, Any] | None:
+    """The capture statistics for one run, or None when the run captured nothing. `arrays`, when given,
+    receives each pass's (selected loss per position, count per position) for the flip test."""
     calls = decode_calls(events)
     end = next((e for e in events if e.get("event") == "capture_end"), None)
     if not calls:
@@ -149,6 +151,8 @@ def analyse(events: list[dict], stream: np.ndarray, bos_every: int, v_prime: int
         cur["all_sum"] += float(lo.astype(np.float64).sum())
         cur["all_n"] += int(lo.size)
 
+    if arrays is not None:
+        arrays.extend((ps["loss"], ps["count"]) for ps in passes)
     k = max(1, len(passes))
     bound = math.log(k / alpha)
     out_passes = []
@@ -189,3 +193,26 @@ def analyse(events: list[dict], stream: np.ndarray, bos_every: int, v_prime: int
                                               "log10_p_value": min(0.0, (math.log(k) - worst["advantage_nats"])
                                                                    / math.log(10))},
     }
+
+
+FLIP_TOL = 1e-3  # nats: per-position losses of two CPU runs of the same script on the same prefix
+
+
+def flip_compare(a: list, b: list, k: int, tol: float = FLIP_TOL) -> dict[str, Any]:
+    """The flip test: passes of run A (stream S) and run B (S up to position k, re-drawn after) compared
+    pass by pass on the positions < k that both scored. A causal evaluation gives every such position
+    the same loss; the first position that differs, and the first pass (in run order) where it does,
+    say where tokens at or after k reached an earlier score."""
+    out = []
+    for i, ((la, ca), (lb, cb)) in enumerate(zip(a, b)):
+        both = np.nonzero((ca[1:k] > 0) & (cb[1:k] > 0))[0] + 1
+        diff = np.abs(la[both].astype(np.float64) - lb[both].astype(np.float64))
+        bad = both[diff > tol]
+        out.append({"index": i, "compared": int(both.size), "differing": int(bad.size),
+                    "first_diff": int(bad[0]) if bad.size else None,
+                    "max_abs_diff": float(diff.max()) if diff.size else 0.0})
+    firsts = [p for p in out if p["first_diff"] is not None]
+    return {"k": k, "tolerance": tol, "passes_a": len(a), "passes_b": len(b), "passes": out,
+            "first_pass": firsts[0]["index"] if firsts else None,
+            "first_diff": min(p["first_diff"] for p in firsts) if firsts else None,
+            "compared": sum(p["compared"] for p in out)}
