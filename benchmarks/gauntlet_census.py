@@ -1,14 +1,16 @@
 """Census of the sandboxed gauntlet over real record folders: does each script reach its scoring line?
 
 Usage: python benchmarks/gauntlet_census.py [CORPUS_DIR] [--only SUBSTR ...] [--timeout S] [--limit N]
-                                            [--json OUT]
+                                            [--json OUT] [--flip]
   CORPUS_DIR defaults to ../shared/corpus (labels.tsv names the folders, their label and families).
   --only keeps the folders whose path contains any of the given substrings (repeatable).
 
 Prints one line per folder as it finishes, then a table: folder, label, reached scoring (y/n), the
 typed reason when not (missing shim for X / needs GPU: X / timeout at stage S / script error at line N
-/ ...), the captured per-position statistics when there are some (scored positions, coverage,
-e-value advantage), the verdict of the e-value rule and the seconds. Each folder costs 30-120 s of CPU.
+/ ...), the captured per-position statistics when there are some (located/captured losses, coverage of
+the claimed pass with positions scored twice and the number of passes, captured e-value advantage),
+the flip test (--flip), the worst verdict per probe (E = EVALUE_RANDOM_STREAM, C4 / C1 = their dynamic
+findings) and the seconds. Each folder costs 30-180 s of CPU (twice that with --flip).
 """
 
 from __future__ import annotations
@@ -91,18 +93,29 @@ def reason_of(obs) -> tuple[bool, str]:
 
 def capture_cols(obs) -> dict:
     cap = getattr(obs, "capture", None) if obs is not None else None
+    flip = getattr(obs, "flip", None) if obs is not None else None
+    out = {"scored": "-", "coverage": "-", "e_adv": "-", "flip": "-"}
+    if flip:
+        out["flip"] = ("incomplete" if flip.get("incomplete") else
+                       "equal" if flip.get("first_diff") is None else f"diff@{flip['first_diff']}/k={flip['k']}")
     if not cap:
-        return {"scored": "-", "coverage": "-", "e_adv": "-"}
+        return out
     cov = cap.get("coverage") or {}
     ev = cap.get("evalue") or {}
-    return {"scored": f"{cap.get('located', 0)}/{cap.get('captured', 0)}",
-            "coverage": (f"{cov.get('fraction_scored', 0):.2f} x2:{cov.get('scored_twice', 0)}" if cov else "-"),
-            "e_adv": (f"{ev.get('advantage_nats', 0):.0f}/{ev.get('bound_nats', 0):.0f}" if ev else "-")}
+    out.update(scored=f"{cap.get('located', 0)}/{cap.get('captured', 0)}",
+               coverage=(f"{cov.get('fraction_scored', 0):.2f} x2:{cov.get('scored_twice', 0)} "
+                         f"p{len(cap.get('passes') or [])}" if cov else "-"),
+               e_adv=(f"{ev.get('advantage_nats', 0):.0f}/{ev.get('bound_nats', 0):.0f}" if ev else "-"))
+    return out
 
 
 def verdict_of(result) -> str:
-    sev = [f.severity for f in result.findings if f.rule == "EVALUE_RANDOM_STREAM"]
-    return sev[0] if sev else "-"
+    """Worst severity per probe: e-value (printed or captured), C4 coverage, C1 flip (dynamic findings only)."""
+    order = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
+    probes = {"E": [f.severity for f in result.findings if f.rule == "EVALUE_RANDOM_STREAM"],
+              "C4": [f.severity for f in result.findings if f.rule == "C4_SINGLE_PASS" and f.data.get("dynamic")],
+              "C1": [f.severity for f in result.findings if f.rule == "C1_CAUSAL" and f.data.get("dynamic")]}
+    return " ".join(f"{k}:{min(v, key=lambda x: order.get(x, 9))}" for k, v in probes.items() if v) or "-"
 
 
 def main() -> int:
@@ -112,6 +125,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", default="")
+    ap.add_argument("--flip", action="store_true", help="also run the flip test (doubles the time)")
     args = ap.parse_args()
     corpus = Path(args.corpus)
     rows = labelled(corpus)
@@ -125,7 +139,8 @@ def main() -> int:
     table = []
     for i, (rel, expected, fams) in enumerate(rows, 1):
         t0 = time.monotonic()
-        opts = AuditOptions(gauntlet=True, gauntlet_control=False, gauntlet_timeout=args.timeout)
+        opts = AuditOptions(gauntlet=True, gauntlet_control=False, gauntlet_timeout=args.timeout,
+                            gauntlet_flip=args.flip)
         try:
             result = audit_folder(str(corpus / rel), opts)
             obs = result.observations.get("gauntlet")
@@ -141,11 +156,12 @@ def main() -> int:
         table.append(row)
         print(f"[{i}/{len(rows)}] {row['seconds']:6.1f}s {row['reached']} {row['label']:<7} {row['folder'][:60]}: "
               f"{row['reason']}", flush=True)
-    print("\n| folder | label | reached | reason | scored/captured | coverage | e-adv/bound | verdict | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| folder | label | reached | reason | located/captured | coverage | captured e-adv/bound | flip | "
+          "verdicts | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in table:
         print(f"| {r['folder'][:50]} | {r['label']} | {r['reached']} | {r['reason'][:80]} | {r['scored']} | "
-              f"{r['coverage']} | {r['e_adv']} | {r['verdict']} | {r['seconds']} |")
+              f"{r['coverage']} | {r['e_adv']} | {r.get('flip', '-')} | {r['verdict']} | {r['seconds']} |")
     n = sum(r["reached"] == "y" for r in table)
     print(f"\nreached scoring: {n}/{len(table)}")
     if args.json:
