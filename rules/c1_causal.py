@@ -203,6 +203,11 @@ Confidence. Direct data flow (target label reaching the gate, key or optimised l
 and C-helper hash keys are pattern matches (medium, NEEDS_REVIEW). Context-only SLOT (#1336) is unruled and
 reported as warn.
 
+With --gauntlet and the flip test: the script runs a second time on a random validation stream equal to the
+first before position k and re-drawn from k; the per-token losses its evaluation computed (captured in the
+sandbox) must be equal at every position before k. The first position that differs fails this rule: just
+before k, the scoring looked ahead (a peek at later tokens, SLOT-style optimisation on the scored window); far
+before k, the scoring model was adapted on later validation tokens first.
 How to verify by hand. Open the cited lines in the decoded code; follow the named variable back to the target
 tensor (usually `y = chunk[1:]`). The dynamic check is #1240's perturbation test: flip one target and see whether
 the NLL of that position changes beyond model noise.""",

@@ -158,6 +158,10 @@ Legal look-alikes that pass: overlapping sliding windows where each token is sco
 evaluations of a fixed model (roundtrip, sliding) followed by a single score-first TTT pass; chunked TTT where
 the epoch loop only trains.
 
+With --gauntlet: the per-token losses the script's own evaluation computed on the random stream
+  (captured in the sandbox, see EVALUE_RANDOM_STREAM) show which positions the pass whose mean is the printed
+  val_loss scored, and how often; positions scored twice with the same context fail (half of them or more) or
+  warn, more than 1% never scored warns, and a printed number that is the mean of no captured pass is noted.
 How to verify by hand. Count scoring events per token: the scored-token total in the log must equal val_tokens,
 and the reported number must come from the first pass.""",
     citations=(issue(1017), pr(573), pr(568), pr(846), pr(870), pr(881), pr(959)),

@@ -31,6 +31,14 @@ normalized distribution (C2), adapts on tokens before scoring them (C3) or score
 The test needs no knowledge of how the evaluation works, and its false-alarm probability is at most
 1e-6. A control run of the reference evaluator on the same stream is shown for comparison.
 
+Per-position capture: inside the sandbox the loss primitives the records score with (F.cross_entropy with
+any reduction, nll_loss, log_softmax followed by gather) record, while autograd is off in the script's
+main, each per-token loss with its target id. The parent locates the targets in the random stream,
+splits the calls into passes (a return to the start of the stream once half of it was covered opens a
+new pass), keeps one loss per position and pass by a rule blind to the values (most context, later call
+on a tie) and applies the same bound to each pass (union bound over the passes). A captured pass over
+the bound fails even when the printed line passes (a mixer printing several numbers) or never came.
+
 Without --gauntlet nothing is executed and this rule reports `not run`. When the run cannot finish
 (needs a GPU, crashes, or is stopped by the sandbox's limits) the stage table says where and why.
 """
