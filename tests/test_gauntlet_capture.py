@@ -220,3 +220,28 @@ def test_flip_test_finds_a_peek_at_the_next_token(tmp_path, variant, first_diff)
         assert f["passes"][0]["differing"] == 1 and f["passes"][0]["max_abs_diff"] > 0.05
     ctx = RuleContext(submission=None, options=AuditOptions(gauntlet=True), observations={"gauntlet": obs})
     assert [x.severity for x in c1_causal.flip_findings(ctx)] == (["pass"] if first_diff is None else ["fail"])
+
+
+def test_review_shows_the_capture_table_and_the_flip_test(tmp_path):
+    from test_gauntlet import make_submission
+
+    from auditor.core.contract import AuditOptions
+    from auditor.core.observations import GauntletObservation, Stage
+    from auditor.engine import audit_submission
+    from auditor.load.loader import load_submission
+    from auditor.sandbox.capture import flip_compare
+    from reports.render import render
+
+    s, a = stream(), []
+    cap = analyse(windows(s, 128, 128, loss=5.0), s, BOS, V - 4, printed=5.0, printed_decimals=4, arrays=a)
+    obs = GauntletObservation([Stage("decode", "skipped")], {"mode": "bwrap"}, "cpu", capture=cap,
+                              flip=dict(flip_compare(a, a, N // 2 + 1), seconds=3.0))
+    res = audit_submission(load_submission(str(make_submission(tmp_path, "ce_score_once"))),
+                           AuditOptions(gauntlet=True), observations={"gauntlet": obs})
+    md = render(res, "md")
+    assert "| 0 | 64 | 8,192 | 0 | 0 | 5.000000 |" in md and "**FAIL** |" in md
+    assert "Printed val_loss 5.0: the mean\\_loss of pass 0" in md
+    assert "compared over 1 pass(es), tolerance 0.001 nats: **all equal**." in md
+    ev = [f for f in res.findings if f.rule == "EVALUE_RANDOM_STREAM"]
+    assert [f.severity for f in ev] == ["fail"] and ev[0].data["source"] == "captured"
+    assert any(f.rule == "C1_CAUSAL" and f.data.get("dynamic") and f.severity == "pass" for f in res.findings)
