@@ -156,9 +156,10 @@ def flip_findings(ctx) -> list[Finding]:
                                      f"(within {flip['tolerance']:g} nats) when the stream is re-drawn from k on",
                              [Evidence("(gauntlet flip test)", None, f"k={k}")], **data)]
     p = flip["passes"][flip["first_pass"]]
-    if flip["first_pass"] == 0 and first <= 1:
-        return [RULE.finding("info", f"flip test inconclusive: the first captured pass already differs at position "
-                                     f"{first} (the two runs did not reproduce each other; training nondeterminism?)",
+    if first <= 1 or (flip["first_pass"] == 0 and len(flip["passes"]) > 1):
+        return [RULE.finding("info", f"flip test inconclusive: the first captured pass (the trained model's first "
+                                     f"evaluation) already differs, first at position {first} (the two runs did not "
+                                     f"reproduce each other's training; nondeterminism?)",
                              [Evidence("(gauntlet flip test)", None, f"k={k}")], **data)]
     where = ("just before k: the scoring looks ahead across the window (peek at later tokens, or optimisation on "
              "the scored window)" if k - first <= 4096 else

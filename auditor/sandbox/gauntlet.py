@@ -56,6 +56,9 @@ SHRINK_ENV = {
     # embeddings, parallel residuals), and a separate embedding width must shrink with the model
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
 }
+# The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
+# wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
+FLIP_ENV = {"MAX_WALLCLOCK_SECONDS": "0"}
 
 
 # ---------------------------------------------------------------------------------- the e-value test
@@ -332,7 +335,7 @@ def _flip_stage(obs: GauntletObservation, sub: Submission, vocab: int, device: s
         data = make_data(box.data_dir, vocab, redraw_from=k)
         box.copy_submission(sub.root, sub.files)
         py_dir = box.install_shims()
-        env = dict(SHRINK_ENV)
+        env = dict(SHRINK_ENV, **FLIP_ENV)
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
@@ -402,7 +405,7 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
             return result
         box.copy_submission(sub.root, sub.files)
         py_dir = box.install_shims()
-        env = dict(SHRINK_ENV)
+        env = dict(SHRINK_ENV, **(FLIP_ENV if flip else {}))
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))
