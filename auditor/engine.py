@@ -38,7 +38,8 @@ def run_probes(sub: Submission, options: AuditOptions) -> dict[str, object]:
     from auditor.sandbox.gauntlet import run_gauntlet  # imports torch: only when asked for
 
     return {"gauntlet": run_gauntlet(sub, device=options.device or "cpu", timeout=float(options.gauntlet_timeout),
-                                     control=options.gauntlet_control, unsafe=options.unsafe_no_sandbox)}
+                                     control=options.gauntlet_control, unsafe=options.unsafe_no_sandbox,
+                                     flip=options.gauntlet_flip)}
 
 
 def sort_findings(findings: list[Finding], rules: list[Rule]) -> list[Finding]:

@@ -6,7 +6,7 @@ import re
 
 from auditor.analysis.program import CodeAnalysis
 from rules._code import check_code, graded
-from auditor.core.model import Finding
+from auditor.core.model import Evidence, Finding
 from auditor.core.contract import Rule
 from rules._cite import issue, pr
 
@@ -96,8 +96,45 @@ LOOKED_FOR = ("second scoring pass after state was built from validation tokens,
               "re-scoring, or best-of selection over passes")
 
 
+def dynamic_findings(ctx) -> list[Finding]:
+    """Coverage of the per-token losses the gauntlet captured from the script's own evaluation on the
+    random stream (auditor/sandbox/capture.py): positions scored twice with the same context, positions
+    never scored, and whether the printed score is the mean of one captured pass."""
+    obs = ctx.observations.get("gauntlet")
+    cap = getattr(obs, "capture", None) if obs is not None else None
+    if not cap or not cap.get("located") or not cap.get("coverage"):
+        return []
+    cov, claim, n = cap["coverage"], cap.get("claim"), cap["n_positions"]
+    data = dict(dynamic=True, passes=len(cap["passes"]), coverage=cov, claim=claim, located=cap["located"],
+                captured=cap["captured"])
+    ev = [Evidence("(gauntlet run)", None, f"pass {cov['index']}: {cov['scored']:,}/{n:,} positions scored, "
+                                           f"{cov['scored_twice']:,} twice")]
+    out = []
+    matched = bool(claim and claim["matches"])
+    if cov["scored_twice"] and matched:
+        sev = "fail" if cov["scored_twice"] >= n // 2 else "warn"
+        out.append(RULE.finding(sev, f"on the random stream the script's evaluation scored {cov['scored_twice']:,} of "
+                                     f"{n:,} positions twice with the same context in the pass whose mean is the "
+                                     f"printed val_loss ({claim['printed_val_loss']}): tokens are scored more than once",
+                                ev, **data))
+    if matched and cov["never_scored"] > max(1, n // 100):
+        out.append(RULE.finding("warn", f"on the random stream {cov['never_scored']:,} of {n:,} validation positions "
+                                        f"were never scored by the pass whose mean is the printed val_loss; the "
+                                        f"score does not cover the full validation set", ev, **data))
+    if claim and not matched:
+        out.append(RULE.finding("info", f"the printed val_loss {claim['printed_val_loss']} is not the mean of any "
+                                        f"captured pass (closest: pass {claim['pass']}, |diff| "
+                                        f"{claim['difference']:.3g}): the reported numbers come from code the "
+                                        f"capture does not see (a numpy/C mixer?) or from a selection over passes",
+                                ev, **data))
+    if matched and not out:
+        out.append(RULE.finding("pass", f"on the random stream the printed val_loss is the mean of one captured pass "
+                                        f"scoring {cov['scored']:,} of {n:,} positions once each", ev, **data))
+    return out
+
+
 def check(ctx) -> list[Finding]:
-    return check_code(ctx, RULE, _search, LOOKED_FOR)
+    return check_code(ctx, RULE, _search, LOOKED_FOR) + dynamic_findings(ctx)
 
 
 RULE = Rule(
@@ -121,6 +158,10 @@ Legal look-alikes that pass: overlapping sliding windows where each token is sco
 evaluations of a fixed model (roundtrip, sliding) followed by a single score-first TTT pass; chunked TTT where
 the epoch loop only trains.
 
+With --gauntlet: the per-token losses the script's own evaluation computed on the random stream
+  (captured in the sandbox, see EVALUE_RANDOM_STREAM) show which positions the pass whose mean is the printed
+  val_loss scored, and how often; positions scored twice with the same context fail (half of them or more) or
+  warn, more than 1% never scored warns, and a printed number that is the mean of no captured pass is noted.
 How to verify by hand. Count scoring events per token: the scored-token total in the log must equal val_tokens,
 and the reported number must come from the first pass.""",
     citations=(issue(1017), pr(573), pr(568), pr(846), pr(870), pr(881), pr(959)),

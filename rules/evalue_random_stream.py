@@ -31,6 +31,14 @@ normalized distribution (C2), adapts on tokens before scoring them (C3) or score
 The test needs no knowledge of how the evaluation works, and its false-alarm probability is at most
 1e-6. A control run of the reference evaluator on the same stream is shown for comparison.
 
+Per-position capture: inside the sandbox the loss primitives the records score with (F.cross_entropy with
+any reduction, nll_loss, log_softmax followed by gather) record, while autograd is off in the script's
+main, each per-token loss with its target id. The parent locates the targets in the random stream,
+splits the calls into passes (a return to the start of the stream once half of it was covered opens a
+new pass), keeps one loss per position and pass by a rule blind to the values (most context, later call
+on a tie) and applies the same bound to each pass (union bound over the passes). A captured pass over
+the bound fails even when the printed line passes (a mixer printing several numbers) or never came.
+
 Without --gauntlet nothing is executed and this rule reports `not run`. When the run cannot finish
 (needs a GPU, crashes, or is stopped by the sandbox's limits) the stage table says where and why.
 """
@@ -41,6 +49,10 @@ def check(ctx: RuleContext) -> list[Finding]:
     if obs is None:
         return [RULE.finding("info", "not run; use --gauntlet to run the submission's script in the sandbox "
                                      "on a random validation stream")]
+    cap = getattr(obs, "capture", None)
+    cap_ev = cap.get("evalue") if cap and cap.get("located") else None
+    if cap_ev is not None and not cap_ev["passed"]:
+        return [_captured_failure(cap, cap_ev)]
     if obs.evalue is None:
         sev = "info" if obs.needs_gpu else "warn"
         return [RULE.finding(sev, f"random-stream test not completed: {obs.incomplete}", completed=False)]
@@ -51,6 +63,9 @@ def check(ctx: RuleContext) -> list[Finding]:
                f"{worst['advantage_nats']:.1f} nats vs bound {worst['bound_nats']:.1f}")
     data = {k: worst[k] for k in ("label", "val_loss", "n_targets", "n_random", "v_prime", "advantage_nats",
                                   "advantage_per_token", "bound_nats", "p_value", "log10_p_value", "k_tests")}
+    if cap_ev is not None:
+        data.update(captured_advantage_nats=cap_ev["advantage_nats"], captured_bound_nats=cap_ev["bound_nats"],
+                    captured_passes=cap_ev["passes_tested"], captured_located=cap["located"])
     if worst["passed"]:
         return [RULE.finding("pass", f"no causal-normalized violation detectable: {summary}", ev, completed=True,
                              **data)]
@@ -58,6 +73,22 @@ def check(ctx: RuleContext) -> list[Finding]:
                                  f"causal, normalized, single-pass predictor can (p <= 10^{worst['log10_p_value']:.1f}): "
                                  f"{summary}. It leaks the target, is not normalized, adapts on tokens before scoring "
                                  f"them, or rescores (C1-C4)", ev, completed=True, **data)]
+
+
+def _captured_failure(cap, ev) -> Finding:
+    """The per-token losses the script's own evaluation computed (captured in the sandbox, located in
+    the stream) beat the uniform distribution by more than any causal, normalized pass can."""
+    ps = cap["passes"][ev["pass"]]
+    summary = (f"captured pass {ev['pass']} of {ev['passes_tested']}: {ps['scored']:,} positions, mean loss "
+               f"{ps['mean_loss']:.6g}; advantage {ev['advantage_nats']:.1f} nats vs bound {ev['bound_nats']:.1f}")
+    return RULE.finding("fail", f"the per-token losses the script's own evaluation computed on random tokens beat the "
+                                f"uniform distribution by more than any causal, normalized, single-pass predictor can "
+                                f"(p <= 10^{ev['log10_p_value']:.1f}): {summary}. It leaks the target, is not "
+                                f"normalized, adapts on tokens before scoring them, or rescores (C1-C4)",
+                        [Evidence("(gauntlet per-position capture)", None, summary)], completed=True,
+                        source="captured", advantage_nats=ev["advantage_nats"], bound_nats=ev["bound_nats"],
+                        captured_pass=ev["pass"], passes_tested=ev["passes_tested"], scored=ps["scored"],
+                        log10_p_value=ev["log10_p_value"])
 
 
 RULE = Rule(

@@ -67,6 +67,14 @@ class GauntletObservation:
     stopped_by: LimitStop | None = None  # the limit that stopped the run, when one did
     unsafe: bool = False  # run without OS-level isolation (--unsafe-no-sandbox)
     missing: list[str] = field(default_factory=list)  # evidence the parent expected and never received
+    # per-position capture (auditor/sandbox/capture.py): the losses the script's own evaluation computed,
+    # located in the stream: {"captured", "located", "dropped", "calls", "primitives", "n_positions",
+    # "passes": [{"scored", "never_scored", "scored_twice", "mean_loss", "advantage_nats", ...}],
+    # "claim": {"printed_val_loss", "pass", "difference", "matches"}, "coverage": {...}, "evalue": {...}}
+    capture: dict[str, Any] | None = None
+    # the flip test (capture.flip_compare): {"k", "tolerance", "passes": [{"index", "compared", "differing",
+    # "first_diff", "max_abs_diff"}], "first_pass", "first_diff", "seconds"} or {"k", "incomplete"}
+    flip: dict[str, Any] | None = None
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -88,4 +96,6 @@ class GauntletObservation:
             "stopped_by": None if self.stopped_by is None else self.stopped_by.to_json(),
             "unsafe": self.unsafe,
             "missing": self.missing,
+            "capture": self.capture,
+            "flip": self.flip,
         }

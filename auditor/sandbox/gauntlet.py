@@ -52,7 +52,13 @@ SHRINK_ENV = {
     "XSA_LAST_N": "1", "GPTQ_CALIBRATION_BATCHES": "1", "GPTQ_RESERVE_SECONDS": "0", "TTT_EPOCHS": "1",
     "TTT_CHUNK_TOKENS": "8192", "TTT_BATCH_SEQS": "4", "BIGRAM_VOCAB_SIZE": "256", "NGRAM_BUCKETS": "4096",
     "NGRAM_TABLE_SIZE": "4096", "NGRAM_HASH_SIZE": "4096", "RUN_ID": "gauntlet", "SEED": "1337",
+    # layer-indexed knobs must name layers that exist once NUM_LAYERS is 2 (depth recurrence, value
+    # embeddings, parallel residuals), and a separate embedding width must shrink with the model
+    "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
 }
+# The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
+# wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
+FLIP_ENV = {"MAX_WALLCLOCK_SECONDS": "0"}
 
 
 # ---------------------------------------------------------------------------------- the e-value test
@@ -281,9 +287,88 @@ def _evalue_stage(obs: GauntletObservation) -> Stage:
                  data={k: w[k] for k in ("label", "val_loss", "n_targets", "advantage_nats", "bound_nats", "passed")})
 
 
+def _capture_stage(obs: GauntletObservation, run: SandboxRun, data: SynthData, parsed,
+                   arrays: list | None = None) -> Stage:
+    """Per-position statistics from the losses the script's evaluation computed (auditor/sandbox/capture.py)."""
+    from auditor.sandbox.capture import analyse
+    from reference_impl.data import list_shards, read_shard
+
+    t0 = time.monotonic()
+    score = parsed.score_phase if parsed is not None else None
+    printed = float(score.val_loss) if score is not None and score.val_loss is not None else None
+    decimals = _decimals_of(score.text, printed) if printed is not None else None
+    try:
+        stream = read_shard(list_shards(str(data.dataset_dir), "val")[0])
+        cap = analyse(run.events, stream, data.bos_every, data.v_prime, printed, decimals, arrays=arrays)
+    except (ValueError, OSError, IndexError, MemoryError) as exc:
+        return Stage("per-position capture", "fail", time.monotonic() - t0, f"{type(exc).__name__}: {exc}"[:300])
+    obs.capture = cap
+    if cap is None:
+        return Stage("per-position capture", "skipped", time.monotonic() - t0,
+                     "no per-token loss was captured (no wrapped loss primitive ran under no_grad in the script's main)")
+    cov, ev, claim = cap["coverage"] or {}, cap["evalue"] or {}, cap["claim"]
+    detail = (f"{cap['located']:,} of {cap['captured']:,} captured losses located in the stream, "
+              f"{len(cap['passes'])} pass(es); claimed pass: {cov.get('scored', 0):,} of {cap['n_positions']:,} "
+              f"positions scored, {cov.get('scored_twice', 0):,} twice; worst pass advantage "
+              f"{ev.get('advantage_nats', 0):.1f} nats vs bound {ev.get('bound_nats', 0):.1f}")
+    if claim is not None:
+        detail += (f"; printed val_loss {claim['printed_val_loss']} "
+                   + ("= " if claim["matches"] else "!= ") + f"pass {claim['pass']} {claim['statistic']} "
+                   f"(|diff| {claim['difference']:.2g})")
+    return Stage("per-position capture", "pass" if cap["located"] else "skipped", time.monotonic() - t0, detail,
+                 {"passes": len(cap["passes"]), "located": cap["located"]})
+
+
+def _flip_stage(obs: GauntletObservation, sub: Submission, vocab: int, device: str, timeout: float, limits: Limits,
+                unsafe: bool, sandbox_prefix: str, say, arrays_a: list, n_targets: int) -> Stage:
+    """The flip test: the same script, same seeds, same training data, on a validation stream equal to
+    the first one before position k = N/2 + 1 and re-drawn from k on. Per-position losses of every captured
+    pass are compared on the positions < k (auditor/sandbox/capture.flip_compare). The training runs
+    again (the script is a black box: it cannot be asked to evaluate twice), so this doubles the time."""
+    from auditor.sandbox.capture import analyse, flip_compare
+    from reference_impl.data import list_shards, read_shard
+
+    t0 = time.monotonic()
+    k = n_targets // 2 + 1  # not a BOS position (those stay BOS in both streams)
+    entry = sub.entry_point
+    with Sandbox(prefix=sandbox_prefix, disk_bytes=limits.disk_bytes) as box:
+        data = make_data(box.data_dir, vocab, redraw_from=k)
+        box.copy_submission(sub.root, sub.files)
+        py_dir = box.install_shims()
+        env = dict(SHRINK_ENV, **FLIP_ENV)
+        env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
+                   TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
+        config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
+                  "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
+        say(f"flip test: second run on a stream re-drawn from position {k:,}")
+        run = box.run([sys.executable, "-X", "utf8", str(py_dir / "gauntlet_driver.py")], env, limits, config,
+                      shims=(device == "cpu"), on_progress=lambda s: say(f"flip run still running ({s:.0f}s)"),
+                      unsafe=unsafe, devices=[])
+        stream = read_shard(list_shards(str(data.dataset_dir), "val")[0])
+        arrays_b: list = []
+        analyse(run.events, stream, data.bos_every, data.v_prime, arrays=arrays_b)
+    secs = time.monotonic() - t0
+    if not arrays_b:
+        obs.flip = {"k": k, "incomplete": run.limit_hit or "the second run captured no per-token loss",
+                    "seconds": round(secs, 1)}
+        return Stage("flip test", "skipped", secs, f"second run incomplete: {obs.flip['incomplete']}"[:300])
+    res = flip_compare(arrays_a, arrays_b, k)
+    res["seconds"] = round(secs, 1)
+    obs.flip = res
+    if res["first_diff"] is None:
+        detail = (f"{res['compared']:,} position-scores before k={k:,} compared over {len(res['passes'])} pass(es): "
+                  f"all equal within {res['tolerance']:g} nats")
+    else:
+        p = res["passes"][res["first_pass"]]
+        detail = (f"k={k:,}: first differing position {res['first_diff']:,} (pass {res['first_pass']}: "
+                  f"{p['differing']:,} of {p['compared']:,} positions differ, max |diff| {p['max_abs_diff']:.3g})")
+    return Stage("flip test", "pass", secs, detail, {"first_diff": res["first_diff"], "k": k})
+
+
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
                  control: bool = True, progress: Callable[[str], None] | None = None,
-                 sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False) -> GauntletObservation:  # the gauntlet's stages in order, each recorded as it ends
+                 sandbox_prefix: str = "auditor-gauntlet-", unsafe: bool = False,
+                 flip: bool = False) -> GauntletObservation:  # the gauntlet's stages in order, each recorded as it ends
     """Everything the issue's stage table needs, for one submission. Never raises for bad submissions;
     raises SandboxUnavailable (one line, exit 2) where no OS-level isolation exists and `unsafe` is off."""
     mode = isolation_mode()
@@ -320,7 +405,7 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
             return result
         box.copy_submission(sub.root, sub.files)
         py_dir = box.install_shims()
-        env = dict(SHRINK_ENV)
+        env = dict(SHRINK_ENV, **(FLIP_ENV if flip else {}))
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))
@@ -354,6 +439,11 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         result.train_shards_at_eval = _train_shards_at_eval(run)
         _evalue_numbers(result, run, data, main)
         stages.append(_evalue_stage(result))
+        arrays: list = []
+        stages.append(_capture_stage(result, run, data, parsed, arrays))
+        if flip and arrays:
+            stages.append(_flip_stage(result, sub, vocab, device, timeout, limits, unsafe, sandbox_prefix, say,
+                                      arrays, data.val_tokens - 1))
         late = sorted({str(e.get("path")).rsplit("/", 1)[-1] for e in _with_phases(run, "open")
                        if e.get("kind") == "train_shard" and e.get("phase") == "serialize"})
         if late:
@@ -482,7 +572,8 @@ def _main_stages(run: SandboxRun, main: Stage | None, code_bytes: int) -> list[S
         else:
             detail = ""
         if name == last and failed:
-            out.append(Stage(name, main.status, secs, main.detail))
+            out.append(Stage(name, main.status, secs, main.detail,
+                             {k: main.data[k] for k in ("traceback_tail",) if k in main.data}))
         elif name in reached and (name != last or not failed):
             out.append(Stage(name, "pass", secs, detail, {"artifacts": artifacts, "code_bytes": code_bytes}
                              if name == "serialize" else {}))

@@ -85,8 +85,10 @@ def build_tokenizer(path: Path, vocab_size: int, docs: list[str]) -> None:
 
 
 def make_data(root: Path, vocab_size: int, seed: int = 0, val_targets: int = VAL_TARGETS,
-              bos_every: int = BOS_EVERY, train_tokens: int = TRAIN_TOKENS) -> SynthData:
-    """Write DATA_DIR/{datasets/fineweb10B_sp<V>, tokenizers/fineweb_<V>_bpe.model} under root."""
+              bos_every: int = BOS_EVERY, train_tokens: int = TRAIN_TOKENS, redraw_from: int | None = None) -> SynthData:
+    """Write DATA_DIR/{datasets/fineweb10B_sp<V>, tokenizers/fineweb_<V>_bpe.model} under root.
+    `redraw_from=k` (the flip test): the same data, except that validation tokens k, k+1, ... are drawn
+    again from an independent generator (BOS positions stay BOS)."""
     if not VOCAB_MIN <= vocab_size <= VOCAB_MAX:
         raise ValueError(f"vocab size {vocab_size} outside [{VOCAB_MIN}, {VOCAB_MAX}]")
     data_dir = root
@@ -117,6 +119,9 @@ def make_data(root: Path, vocab_size: int, seed: int = 0, val_targets: int = VAL
     allowed = np.setdiff1d(np.arange(vocab_size), np.asarray(special, dtype=np.int64))
     rng = np.random.default_rng(np.random.SeedSequence([seed, vocab_size, 0xE7A1]))
     val = allowed[rng.integers(0, allowed.size, size=val_targets + 1)].astype(np.uint16)
+    if redraw_from is not None and 0 < redraw_from <= val_targets:
+        rng2 = np.random.default_rng(np.random.SeedSequence([seed, vocab_size, 0xF11B, redraw_from]))
+        val[redraw_from:] = allowed[rng2.integers(0, allowed.size, size=val.size - redraw_from)]
     if bos_every:
         val[::bos_every] = bos
     write_shard(str(ds / "fineweb_val_000000.bin"), val)

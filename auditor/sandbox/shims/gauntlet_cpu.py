@@ -1,13 +1,15 @@
 """Make a CUDA-only record script run on a CPU-only torch, without editing the script.
 
 What is covered (and why each matters; see docs runtime_surface.md):
-* `torch.compile` -> identity (60 of 83 scripts compile; compiling on a tiny CPU run only costs time);
+* `torch.compile` -> identity (60 of 83 scripts compile; compiling on a tiny CPU run only costs time), and
+  `torch._dynamo.reset` -> no-op (it would import inductor, which probes triton);
 * every CUDA device request (`device="cuda"`, `.cuda()`, `.to("cuda:0")`, `pin_memory`) -> CPU, via a
   global TorchFunctionMode, so tensors the script thinks are on the GPU live on the CPU;
 * `torch.cuda` queries (availability, device count/properties/capability, memory stats, synchronize,
   streams, events, RNG state) answered as one idle device;
 * `torch.autocast(device_type="cuda", dtype=bf16)` -> disabled (fp32 on CPU: slower bf16 would change
-  nothing the gauntlet measures);
+  nothing the gauntlet measures); inside such a region, matmul-like ops on mixed float dtypes (bf16
+  weights, fp32 activations) run in fp32, where autocast would have cast both to bf16 on the GPU;
 * `torch.distributed` -> a single-process `gloo` group when gloo can start, else an exact in-process
   world-size-1 emulation of the collectives; `DistributedDataParallel` -> the bare module;
 * FlashAttention (2 and 3) and triton -> stand-ins in `fallback/` (appended to sys.path, so a real
@@ -28,7 +30,7 @@ from torch.overrides import TorchFunctionMode
 
 from gauntlet_needs_gpu import NeedsGPU  # noqa: F401  (re-exported for scripts' stand-ins)
 
-STATE = {"distributed": None}
+STATE = {"distributed": None, "autocast": 0}  # autocast: depth of requested CUDA autocast regions
 
 
 def _cpu(dev):
@@ -43,11 +45,39 @@ def _device_like(x) -> bool:
     return isinstance(x, torch.device) or (isinstance(x, str) and x.startswith("cuda"))
 
 
+_AUTOCAST_OPS = {"linear", "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "conv1d", "conv2d", "einsum",
+                 "scaled_dot_product_attention", "__matmul__", "__rmatmul__"}
+
+
+def _float_dtypes(args, kwargs) -> set:
+    out = set()
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            out.add(a.dtype)
+        elif isinstance(a, (list, tuple)):
+            out.update(x.dtype for x in a if isinstance(x, torch.Tensor) and x.is_floating_point())
+    return out
+
+
+def _upcast(x):
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != torch.float32:
+        return x.float()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_upcast(y) for y in x)
+    return x
+
+
 class CudaToCpu(TorchFunctionMode):
-    """Rewrites device arguments; everything else passes through untouched."""
+    """Rewrites device arguments; inside a region the script ran under CUDA autocast (disabled here),
+    a matmul-like op whose float arguments have mixed dtypes (bf16 weights, fp32 activations: autocast
+    would cast both to bf16 on the GPU) runs with all of them in fp32. Everything else passes through."""
 
     def __torch_function__(self, func, types_, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
+        if STATE["autocast"] > 0 and getattr(func, "__name__", "") in _AUTOCAST_OPS \
+                and len(_float_dtypes(args, kwargs)) > 1:
+            args = tuple(_upcast(a) for a in args)
+            kwargs = {k: _upcast(v) for k, v in kwargs.items()}
         if "device" in kwargs:
             kwargs["device"] = _cpu(kwargs["device"])
         name = getattr(func, "__name__", "")
@@ -133,6 +163,17 @@ class CpuAutocast(torch.amp.autocast_mode.autocast):
 
     def __init__(self, device_type="cuda", dtype=None, enabled=True, cache_enabled=None):
         super().__init__("cpu", dtype=torch.bfloat16, enabled=False)
+        self._requested = bool(enabled) and dtype in (None, torch.bfloat16, torch.float16)
+
+    def __enter__(self):
+        if self._requested:
+            STATE["autocast"] += 1
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        if self._requested:
+            STATE["autocast"] = max(0, STATE["autocast"] - 1)
+        return super().__exit__(*exc)
 
 
 def _compile(model=None, *args, **kwargs):
@@ -236,6 +277,53 @@ def _hide_stub_triton_from_torch() -> None:
             setattr(tt, name, _const(False))
 
 
+def _patch_dynamo(mod) -> None:
+    """reset() imports inductor, whose triton probe would find the stand-in; nothing was compiled."""
+    mod.reset = _const(None)
+
+
+class _AfterImport:
+    """A meta-path finder that patches a module once it is imported (importing torch._dynamo eagerly
+    costs seconds and probes triton before the stand-in is hidden)."""
+
+    def __init__(self, name, patch):
+        self.name, self.patch = name, patch
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+        import sys
+
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            pass
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec, patch = spec.loader.exec_module, self.patch
+
+        def exec_module(module):
+            real_exec(module)
+            try:
+                patch(module)
+            except Exception:  # noqa: BLE001
+                pass
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _after_import(name, patch) -> None:
+    import sys
+
+    if name in sys.modules:
+        patch(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, patch))
+
+
 _MODE: CudaToCpu | None = None
 
 
@@ -246,6 +334,7 @@ def install() -> None:
     _patch_cuda()
     _hide_stub_triton_from_torch()
     torch.compile = _compile
+    _after_import("torch._dynamo", _patch_dynamo)
     torch.autocast = CpuAutocast
     torch.amp.autocast = CpuAutocast
     torch.cuda.amp.autocast = lambda *a, **k: CpuAutocast()

@@ -242,7 +242,14 @@ def main() -> int:
             hooks.emit({"event": "stage", "stage": s, "status": "skipped",
                         "detail": "script has no __main__ guard: importing it runs everything", "seconds": 0})
     hooks.set_phase("train")
+    capture = sys.modules.get("gauntlet_capture")  # installed by sitecustomize on a CPU run
+    if capture is not None:
+        capture.enable(True)  # only the script's own run: not the driver's probe stages
     stage("main", lambda: runpy.run_path(script, run_name="__main__"), results)
+    if capture is not None:
+        capture.enable(False)
+        hooks.emit({"event": "capture_end", "sent": capture.STATE["sent"], "calls": capture.STATE["calls"],
+                    "dropped": capture.STATE["dropped"]})
     sys.stdout.flush()
     return 0
 

@@ -1,7 +1,7 @@
 """Runs first in every Python process started inside the sandbox (it sits on PYTHONPATH there).
 
 Installs the audit hook (evidence: file opens, launches, network attempts, with the phase) and, for
-a CPU run, the CUDA-to-CPU shims. Does nothing outside the auditor's sandbox (no GAUNTLET_CONFIG).
+a CPU run, the CUDA-to-CPU shims and the per-position loss capture. Does nothing outside the auditor's sandbox (no GAUNTLET_CONFIG).
 """
 
 import json
@@ -24,6 +24,9 @@ def _setup() -> None:
         import gauntlet_cpu
 
         gauntlet_cpu.install()
+        import gauntlet_capture  # per-position losses of the script's own evaluation (switched on in main)
+
+        gauntlet_capture.install()
 
 
 _setup()

@@ -1,0 +1,165 @@
+"""Per-position capture: the per-token losses the script's own evaluation computes, with their targets.
+
+Wraps the loss primitives record scripts score with — `F.cross_entropy` (any reduction; also through
+`nn.CrossEntropyLoss`), `F.nll_loss`, and `log_softmax` followed by `gather` — and, while the driver
+has switched capture on (the script's main stage) and autograd is off (evaluation runs under
+`no_grad` / `inference_mode`; training steps do not), sends each call's per-token losses and target
+ids to the parent over the audit hook's socket. The parent locates the targets in the synthetic
+validation stream (auditor/sandbox/capture.py); nothing is judged here.
+
+Bounded: at most MAX_TOKENS tokens per run, sent in chunks of CHUNK tokens (float32 losses and int32
+targets, base64). Standard library + torch (+ numpy, which torch uses to export arrays).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import torch
+import torch.nn.functional as F
+
+import _gauntlet_hooks as hooks
+
+MAX_TOKENS = 1 << 19
+CHUNK = 4096
+STATE = {"enabled": False, "sent": 0, "calls": 0, "dropped": 0, "busy": False}
+
+_real = {}
+
+
+def enable(on: bool = True) -> None:
+    STATE["enabled"] = on
+
+
+def _want(target) -> bool:
+    return (STATE["enabled"] and not STATE["busy"] and not torch.is_grad_enabled()
+            and isinstance(target, torch.Tensor) and not target.is_floating_point() and target.numel() > 0)
+
+
+def _send(prim: str, losses, targets) -> None:
+    """losses, targets: tensors of the same number of elements (flattened in row-major order)."""
+    STATE["busy"] = True
+    try:
+        losses = losses.detach().reshape(-1).float().cpu()
+        targets = targets.detach().reshape(-1).to(torch.int64).cpu()
+        if losses.numel() != targets.numel():
+            return
+        keep = targets >= 0  # ignore_index (-100) positions are not scored
+        if not bool(keep.all()):
+            losses, targets = losses[keep], targets[keep]
+        room = MAX_TOKENS - STATE["sent"]
+        n = int(losses.numel())
+        if n > room:
+            STATE["dropped"] += n - max(room, 0)
+            losses, targets, n = losses[:max(room, 0)], targets[:max(room, 0)], max(room, 0)
+        if n == 0:
+            return
+        call = STATE["calls"]
+        STATE["calls"] += 1
+        lo = losses.numpy().astype("<f4").tobytes()
+        tg = targets.to(torch.int32).numpy().astype("<i4").tobytes()
+        for i in range(0, n, CHUNK):
+            k = min(CHUNK, n - i)
+            hooks.emit({"event": "capture", "call": call, "prim": prim, "first": i, "n": k, "total": n,
+                        "loss": base64.b64encode(lo[4 * i:4 * (i + k)]).decode("ascii"),
+                        "tgt": base64.b64encode(tg[4 * i:4 * (i + k)]).decode("ascii"),
+                        "dropped": STATE["dropped"]})
+        STATE["sent"] += n
+    except Exception:  # noqa: BLE001 - evidence gathering must never break the script
+        pass
+    finally:
+        STATE["busy"] = False
+
+
+def _per_token(name: str, args: tuple, reduction: str, size_average, reduce, target):
+    """(the call's own output, per-token losses or None). Nested calls (torch's own re-dispatch of the
+    same function through the CUDA-to-CPU mode) run with `busy` set and are not captured twice."""
+    real = _real[name]
+    STATE["busy"] = True
+    try:
+        out = real(*args)
+        if reduction == "none" and size_average is None and reduce is None and out.shape == target.shape:
+            return out, out
+        try:
+            return out, real(*args[:3], None, args[4], None, "none", *args[7:])
+        except Exception:  # noqa: BLE001
+            return out, None
+    finally:
+        STATE["busy"] = False
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    args = (input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    if not _want(target):
+        return _real["cross_entropy"](*args)
+    out, per = _per_token("cross_entropy", args, reduction, size_average, reduce, target)
+    if per is not None:
+        _send("cross_entropy", per, target)
+    return out
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    args = (input, target, weight, size_average, ignore_index, reduce, reduction)
+    if not _want(target):
+        return _real["nll_loss"](*args)
+    out, per = _per_token("nll_loss", args, reduction, size_average, reduce, target)
+    if per is not None:
+        _send("nll_loss", per, target)
+    return out
+
+
+def _tag(out):
+    try:
+        out._gauntlet_logprobs = True
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def log_softmax(*args, **kwargs):
+    return _tag(_real["log_softmax"](*args, **kwargs))
+
+
+def torch_log_softmax(*args, **kwargs):
+    return _tag(_real["torch_log_softmax"](*args, **kwargs))
+
+
+def tensor_log_softmax(self, *args, **kwargs):
+    return _tag(_real["tensor_log_softmax"](self, *args, **kwargs))
+
+
+def _gather(name: str, inp, dim, index, args, kwargs):
+    if STATE["busy"] or not getattr(inp, "_gauntlet_logprobs", False) or not _want(index):
+        return _real[name](inp, dim, index, *args, **kwargs)
+    STATE["busy"] = True  # torch re-dispatches Tensor.gather through the CUDA-to-CPU mode: one capture
+    try:
+        out = _real[name](inp, dim, index, *args, **kwargs)
+    finally:
+        STATE["busy"] = False
+    if index.dim() >= 1 and index.shape[-1] == 1 and out.shape == index.shape:
+        _send("log_softmax+gather", -out, index)
+    return out
+
+
+def gather(input, dim, index, *args, **kwargs):
+    return _gather("gather", input, dim, index, args, kwargs)
+
+
+def tensor_gather(self, dim, index, *args, **kwargs):
+    return _gather("tensor_gather", self, dim, index, args, kwargs)
+
+
+def install() -> None:
+    if _real:
+        return
+    _real.update(cross_entropy=F.cross_entropy, nll_loss=F.nll_loss, log_softmax=F.log_softmax,
+                 torch_log_softmax=torch.log_softmax, tensor_log_softmax=torch.Tensor.log_softmax,
+                 gather=torch.gather, tensor_gather=torch.Tensor.gather)
+    F.cross_entropy = cross_entropy
+    F.nll_loss = nll_loss
+    F.log_softmax = log_softmax
+    torch.log_softmax = torch_log_softmax
+    torch.Tensor.log_softmax = tensor_log_softmax
+    torch.gather = gather
+    torch.Tensor.gather = tensor_gather
