@@ -107,7 +107,7 @@ def _pass_stats(loss_sel: np.ndarray, count: np.ndarray, twice: np.ndarray, all_
 
 def analyse(events: list[dict], stream: np.ndarray, bos_every: int, v_prime: int, printed: float | None = None,
             printed_decimals: int | None = None, alpha: float = 1e-6,
-            arrays: list | None = None) -> dict[str, Any] | None:
+            arrays: list | None = None) -> dict[str, Any] | None:  # one pass over the captured calls: locate, split into passes, score
     """The capture statistics for one run, or None when the run captured nothing. `arrays`, when given,
     receives each pass's (selected loss per position, count per position) for the flip test."""
     calls = decode_calls(events)

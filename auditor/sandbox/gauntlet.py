@@ -19,7 +19,7 @@ The other stages (decode, import, hyperparameters, model, forward, train steps, 
 main with its training, serialization and evaluation, log parsing) are timed and reported so a
 reviewer sees how far the script got on a CPU; a stage that needs a GPU is reported as such.
 
-The gauntlet's stages and e-value numbers (~490 lines), in the order they run.
+The gauntlet's stages, e-value numbers and flip test (~580 lines), in the order they run.
 """
 
 from __future__ import annotations
