@@ -21,6 +21,7 @@ def _near(ca: CodeAnalysis, kind: str, func) -> list:
 def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
     out: list[Finding] = []
     mixed_ratio_funcs = set()
+    spread_funcs = set()  # functions whose spread mixture is already reported
     for ev in ca.of("mix"):
         if not ca.val_context(ev):
             continue
@@ -38,14 +39,13 @@ def _search(ca: CodeAnalysis) -> tuple[list[Finding], str]:
                               [ca.ev_evidence(e) for e in ratios[:1]] + [ca.ev_evidence(ev)], pattern="gold_only_mix"))
         elif "perbyte" in all_ops:
             spreads = _near(ca, "perbyte", ev.func)
+            spread_funcs.add(ev.func)
             out.append(graded(RULE, ca, ca.reach(ev), "fail", "high",
                               f"in {ca.where(ev.func)} a token log-probability is spread over its bytes "
                               f"(`/ {spreads[0].data.denom if spreads else '?'}`) and mixed with a byte-level "
                               f"model; the result is not a normalised distribution over the token vocabulary "
                               f"(#1872 PPM-D class, excluded in #1902)",
                               [ca.ev_evidence(e) for e in spreads[:1]] + [ca.ev_evidence(ev)], pattern="byte_mixture"))
-    spread_funcs = {e.func for e in ca.of("mix") if "perbyte" in frozenset().union(frozenset(),
-                                                                                  *(e.data.operand_labels or []))}
     for ev in ca.of("score"):
         if "perbyte" in ev.labels and ev.func not in spread_funcs and not ev.data.via and ca.val_context(ev):
             # the spread value reaches the score through a mixture written out by hand (max + log1p(exp(..)))
