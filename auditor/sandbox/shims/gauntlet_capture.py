@@ -14,6 +14,7 @@ targets, base64). Standard library + torch (+ numpy, which torch uses to export 
 from __future__ import annotations
 
 import base64
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,13 @@ _real = {}
 
 def enable(on: bool = True) -> None:
     STATE["enabled"] = on
+
+
+def _flip(target) -> None:
+    """The flip test forks at the first loss on validation targets (shims/gauntlet_flip.py)."""
+    flip = sys.modules.get("gauntlet_flip")
+    if flip is not None and not STATE["busy"]:
+        flip.check(target)
 
 
 def _want(target) -> bool:
@@ -91,6 +99,7 @@ def _per_token(name: str, args: tuple, reduction: str, size_average, reduce, tar
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     args = (input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
+    _flip(target)
     if not _want(target):
         return _real["cross_entropy"](*args)
     out, per = _per_token("cross_entropy", args, reduction, size_average, reduce, target)
@@ -101,6 +110,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     args = (input, target, weight, size_average, ignore_index, reduce, reduction)
+    _flip(target)
     if not _want(target):
         return _real["nll_loss"](*args)
     out, per = _per_token("nll_loss", args, reduction, size_average, reduce, target)
@@ -129,16 +139,43 @@ def tensor_log_softmax(self, *args, **kwargs):
     return _tag(_real["tensor_log_softmax"](self, *args, **kwargs))
 
 
+def _rows_kind(inp) -> str:
+    """"logp" / "p" when the first rows of a vocabulary-wide tensor are normalized log-probabilities /
+    probabilities (|logsumexp| or |sum - 1| <= 0.01), else "" (logits, or anything else)."""
+    try:
+        rows = inp.detach().reshape(-1, inp.shape[-1])[:8].double()
+        if bool((rows <= 0).all()) and float((torch.logsumexp(rows, -1)).abs().max()) <= 0.01:
+            return "logp"
+        if bool(((rows >= 0) & (rows <= 1)).all()) and float((rows.sum(-1) - 1).abs().max()) <= 0.01:
+            return "p"
+    except Exception:  # noqa: BLE001
+        pass
+    return ""
+
+
 def _gather(name: str, inp, dim, index, args, kwargs):
-    if STATE["busy"] or not getattr(inp, "_gauntlet_logprobs", False) or not _want(index):
+    """Scores gathered at the targets along the last dimension: after log_softmax (tagged), or from
+    a vocabulary-wide tensor whose rows are normalized log-probabilities or probabilities (a mixture
+    built in torch, `-log(p_mix.gather(-1, y))`, is captured here too)."""
+    lookup = (not STATE["busy"] and isinstance(inp, torch.Tensor) and isinstance(index, torch.Tensor)
+              and inp.is_floating_point() and inp.dim() >= 2 and index.dim() == inp.dim()
+              and index.shape[-1] == 1 and dim in (-1, inp.dim() - 1))
+    tagged = lookup and getattr(inp, "_gauntlet_logprobs", False)
+    if not lookup or not (tagged or inp.shape[-1] >= 256):
+        return _real[name](inp, dim, index, *args, **kwargs)
+    _flip(index)
+    kind = "logp" if tagged else (_rows_kind(inp) if _want(index) else "")
+    if not kind or not _want(index):
         return _real[name](inp, dim, index, *args, **kwargs)
     STATE["busy"] = True  # torch re-dispatches Tensor.gather through the CUDA-to-CPU mode: one capture
     try:
         out = _real[name](inp, dim, index, *args, **kwargs)
+        if out.shape == index.shape:
+            prim = "log_softmax+gather" if tagged else "log-probabilities+gather" if kind == "logp" \
+                else "probabilities+gather"
+            _send(prim, -out.float() if kind == "logp" else -torch.log(out.double()).float(), index)
     finally:
         STATE["busy"] = False
-    if index.dim() >= 1 and index.shape[-1] == 1 and out.shape == index.shape:
-        _send("log_softmax+gather", -out, index)
     return out
 
 

@@ -27,6 +27,10 @@ def _setup() -> None:
         import gauntlet_capture  # per-position losses of the script's own evaluation (switched on in main)
 
         gauntlet_capture.install()
+        if cfg.get("flip"):
+            import gauntlet_flip  # the flip test: fork at the first loss on validation targets
+
+            gauntlet_flip.configure(cfg["flip"])
 
 
 _setup()
