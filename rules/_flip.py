@@ -2,12 +2,11 @@
 
 The run forked at its first loss on validation targets; run B saw the stream re-drawn from position k.
 A score of a position before k that changed means tokens at or after k reached it. Which condition that
-breaks follows from where the fork happened:
-  * the first loss on validation targets had gradients on and no validation position had been scored
-    yet: the model was trained on validation tokens before they were scored — C3 (pre-evaluation or
-    pre-quantisation TTT);
-  * otherwise the scoring itself used later tokens — C1 (a peek at t+1, SLOT on the scored window, an
-    update between scoring a chunk's tokens and scoring them again).
+breaks follows from what the run did before the first captured call that differs:
+  * it took a loss on validation targets with gradients on (test-time training, pre-quantisation
+    fine-tuning, SLOT's per-window optimisation): an update used tokens that were not yet scored —
+    C3 (had every update used scored tokens only, no score before k could change);
+  * otherwise the scoring itself used later tokens — C1 (a peek at t+1, a lookahead across the window).
 """
 
 from __future__ import annotations
@@ -25,13 +24,26 @@ def complete_flip(ctx) -> dict[str, Any] | None:
 
 
 def trained_before_scoring(flip: dict[str, Any]) -> bool:
+    """A loss with gradients on validation targets came no later than the first captured call that
+    differs (or the fork itself was such a loss)."""
     fork = flip.get("fork") or {}
-    return bool(fork.get("grad")) and int(fork.get("captured_calls_before") or 0) == 0
+    trained = fork.get("val_training")
+    if fork.get("grad"):
+        return True
+    if not trained:
+        return False
+    first = flip.get("first_diff_call")
+    return first is None or int(trained.get("captured_calls_before") or 0) <= int(first.get("call") or 0)
 
 
 def fork_words(flip: dict[str, Any]) -> str:
     fork = flip.get("fork") or {}
     if not fork:
         return ""
-    return (f"the run forked at its first loss on validation targets (stream position {fork.get('position', 0):,}, "
-            f"{fork.get('phase')} phase, gradients {'on' if fork.get('grad') else 'off'})")
+    words = (f"the run forked at its first loss on validation targets (stream position {fork.get('position', 0):,}, "
+             f"{fork.get('phase')} phase, gradients {'on' if fork.get('grad') else 'off'})")
+    trained = fork.get("val_training")
+    if trained and not fork.get("grad"):
+        words += (f" and later took a loss with gradients on validation targets (stream position "
+                  f"{trained.get('position', 0):,}, {trained.get('phase')} phase)")
+    return words

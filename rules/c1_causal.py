@@ -143,7 +143,7 @@ LOOKED_FOR = ("target-dependent gate, target-keyed hash lookup, target-gated hin
 def flip_findings(ctx) -> list[Finding]:
     """The gauntlet's flip test (rules/_flip.py): a position before k whose score changed when the stream
     was re-drawn from k was scored with tokens at or after k. A run that trained on validation tokens
-    before scoring any is judged by C3_SCORE_FIRST instead."""
+    before that score is judged by C3_SCORE_FIRST instead."""
     flip = complete_flip(ctx)
     if flip is None or (flip.get("first_diff") is not None and trained_before_scoring(flip)):
         return []
@@ -200,8 +200,8 @@ With --gauntlet, the flip test: the run forks at its first loss on validation ta
 with the random validation stream re-drawn from position k; the per-token losses both evaluations computed
 (captured in the sandbox) must be equal at every position before k. The first position that differs fails this
 rule: just before k, the scoring looked ahead (a peek at later tokens, SLOT-style optimisation on the scored
-window); far before k, the scoring model was adapted on later validation tokens first. When that first loss was
-a training loss (gradients on, nothing scored yet), the difference is judged by C3_SCORE_FIRST.
+window); far before k, the scoring model was adapted on later validation tokens first. When the run took a
+loss with gradients on validation targets before the first score that changed, C3_SCORE_FIRST judges it.
 How to verify by hand. Open the cited lines in the decoded code; follow the named variable back to the target
 tensor (usually `y = chunk[1:]`). The dynamic check is #1240's perturbation test: flip one target and see whether
 the NLL of that position changes beyond model noise.""",

@@ -119,8 +119,8 @@ LOOKED_FOR = ("optimizer step, backward pass or count update on validation token
 
 
 def flip_findings(ctx) -> list[Finding]:
-    """The gauntlet's flip test (rules/_flip.py) when the run's first loss on validation targets was a
-    training loss taken before any validation position was scored."""
+    """The gauntlet's flip test (rules/_flip.py) when the run took a loss with gradients on validation
+    targets before the first score that changed."""
     flip = complete_flip(ctx)
     if flip is None or not trained_before_scoring(flip):
         return []
@@ -133,11 +133,11 @@ def flip_findings(ctx) -> list[Finding]:
                                      f"from k on (every update used tokens already scored); {fork_words(flip)}",
                              ev, **data)]
     p = flip["passes"][flip["first_pass"]]
-    return [RULE.finding("fail", f"flip test: {fork_words(flip)}, before any validation position was scored; "
+    return [RULE.finding("fail", f"flip test: {fork_words(flip)}; "
                                  f"re-drawing the stream from position {k:,} on changed the loss of earlier positions "
                                  f"— first at {first:,} ({p['differing']:,} of {p['compared']:,} compared positions "
                                  f"in captured pass {flip['first_pass']}, max |diff| {p['max_abs_diff']:.3g} nats): "
-                                 f"the model was trained on validation tokens before they were scored", ev, **data)]
+                                 f"the model was updated on validation tokens before they were scored", ev, **data)]
 
 
 def check(ctx) -> list[Finding]:
@@ -166,9 +166,9 @@ Legal look-alikes that pass: chunked score-first TTT (score chunk i under no_gra
 verified inside the loop), periodic validation during training (updates there are on training batches), GPTQ
 calibration on training data, count updates after the score of the position is recorded.
 
-With --gauntlet, the flip test (see C1_CAUSAL): when the run's first loss on validation targets is a training
-loss taken before any validation position was scored, and re-drawing the stream after position k changes the
-scores of positions before k, the model was trained on validation tokens before scoring them: a fail here.
+With --gauntlet, the flip test (see C1_CAUSAL): when the run took a loss with gradients on validation targets
+before the first score that changed when the stream was re-drawn after position k, an update used tokens that
+were not yet scored (had every update used scored tokens only, no score before k could change): a fail here.
 
 How to verify by hand. In the cited function, check that every token entering a loss.backward()/optimizer step
 or a count update has already contributed to loss_sum/the score; the dynamic check is to perturb one token and

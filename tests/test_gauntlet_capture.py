@@ -211,7 +211,7 @@ PROBE_TABLE = [
     ("ce_rescan",        "log_softmax+gather",   65536, None,       0,         False, False, "pass", None,   "fail"),
     ("ce_peek_next",     "cross_entropy",        0,     32768,      1,         False, False, "fail", None,   "pass"),
     ("finetune_on_val",  "probabilities+gather", 0,     1,          32000,     True,  True,  None,   "fail", "pass"),
-    ("score_first_ttt",  "cross_entropy",        0,     None,       0,         False, False, "pass", None,   "pass"),
+    ("score_first_ttt",  "cross_entropy",        0,     None,       0,         False, False, "pass", "pass", "pass"),
     ("normalized_cache", "probabilities+gather", 0,     None,       0,         False, False, "pass", None,   "pass"),
 ]
 

@@ -56,6 +56,16 @@ SHRINK_ENV = {
     # embeddings, parallel residuals), and a separate embedding width must shrink with the model
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
 }
+_EPOCH_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*_EPOCHS)["']""")
+
+
+def script_shrink_env(text: str | None) -> dict[str, str]:
+    """Knobs the script itself names that SHRINK_ENV cannot list one by one: every `*_EPOCHS` it reads
+    from the environment is set to 1 (a test-time or pre-quantisation training loop over the whole
+    validation stream, once, is what the probes need; 21 epochs on a CPU is a timeout)."""
+    return {name: "1" for name in sorted(set(_EPOCH_KNOB.findall(text or ""))) if name not in SHRINK_ENV}
+
+
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
 # wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
 FLIP_ENV = {"MAX_WALLCLOCK_SECONDS": "0"}
@@ -344,6 +354,11 @@ def _flip_stage(obs: GauntletObservation, run: SandboxRun, events_b: list[dict],
     analyse(shared + own, stream_b, data.bos_every, data.v_prime, arrays=arrays_b)
     fork_info = {"position": int(fork.get("position") or 0), "phase": str(fork.get("phase")),
                  "grad": bool(fork.get("grad")), "captured_calls_before": before}
+    trained = _with_phases(run, "flip_val_grad")
+    if trained:  # the first loss on validation targets taken with gradients (run A)
+        fork_info["val_training"] = {"position": int(trained[0].get("position") or 0),
+                                     "phase": str(trained[0].get("phase")),
+                                     "captured_calls_before": int(trained[0].get("calls_before") or 0)}
     swap = next((e for e in events_b if e.get("event") == "flip_swap"), None)
     if swap is not None:
         fork_info["rewritten"] = {x: int(swap.get(x) or 0) for x in ("tensors", "arrays", "elements")}
@@ -430,13 +445,17 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         flip_k, stream_b, flip_cfg = None, None, None
         if flip and device == "cpu":  # the fork rides on the CPU shims' loss wrappers
             flip_k, stream_b, flip_cfg = _flip_streams(box, data)
-        env = dict(SHRINK_ENV, **(FLIP_ENV if flip_cfg else {}))
+        env = dict(SHRINK_ENV, **script_shrink_env(entry.text), **(FLIP_ENV if flip_cfg else {}))
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))
                       for k, v in sorted(env.items())}
         config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
                   "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
+        if device == "cpu":  # the capture sends only calls that score the validation stream
+            from reference_impl.data import list_shards
+
+            config["val_stream"] = list_shards(str(data.dataset_dir), "val")[0]
         if flip_cfg:
             config["flip"] = flip_cfg
         say(f"running {entry.path} in the sandbox ({device}, timeout {timeout:.0f}s"

@@ -29,7 +29,7 @@ import torch
 
 import _gauntlet_hooks as hooks
 
-K = 4
+K = 4  # as gauntlet_capture.K
 STATE = {"armed": False, "forked": False, "role": "", "child": 0, "k": 0, "a": None, "b": None, "index": None}
 _MAX_COPY = 64 << 20  # bytes of a top-level run-folder file run B gets its own copy of
 
@@ -40,7 +40,10 @@ def _read_shard(path: str) -> np.ndarray:
 
 
 def configure(flip: dict) -> None:
-    """flip: {"k": position, "stream_a": val shard path, "stream_b": re-drawn val shard path}."""
+    """flip: {"k": position, "stream_a": val shard path, "stream_b": re-drawn val shard path}. The
+    stream index is the capture's (gauntlet_capture.configure ran first)."""
+    import gauntlet_capture
+
     st = hooks.STATE
     if st is not None:
         st.busy = True  # the auditor's own reads are not the script's
@@ -49,11 +52,7 @@ def configure(flip: dict) -> None:
     finally:
         if st is not None:
             st.busy = False
-    raw = a.astype("<i4").tobytes()
-    index: dict[bytes, int] = {}
-    for p in range(a.size - K + 1):
-        index.setdefault(raw[4 * p:4 * (p + K)], p)
-    STATE.update(k=int(flip["k"]), a=a, b=b, index=index)
+    STATE.update(k=int(flip["k"]), a=a, b=b, index=gauntlet_capture.INDEX or None)
 
 
 def arm(on: bool = True) -> None:
@@ -61,22 +60,29 @@ def arm(on: bool = True) -> None:
 
 
 def _position(t) -> int | None:
-    """Stream position of the first of K leading ids of an integer tensor, or None."""
-    try:
-        if not isinstance(t, torch.Tensor) or t.is_floating_point() or t.is_complex() or t.numel() < K:
-            return None
-        head = t.detach().reshape(-1)[:K].to("cpu", torch.int64).numpy().astype("<i4").tobytes()
-    except Exception:  # noqa: BLE001 - evidence gathering must never break the script
-        return None
-    return STATE["index"].get(head)
+    import gauntlet_capture
+
+    return gauntlet_capture.locate(t)
 
 
 def check(target) -> None:
-    """Called by every wrapped loss primitive with its target tensor, before the loss is computed."""
-    if not STATE["armed"] or STATE["forked"]:
+    """Called by every wrapped loss primitive with its target tensor, before the loss is computed:
+    forks at the first loss on validation targets, and records the first one taken with gradients
+    (training on validation tokens: C3 decides whether it came before they were scored)."""
+    if not STATE["armed"] or (STATE["forked"] and STATE.get("grad_seen")):
+        return
+    grad = torch.is_grad_enabled()
+    if STATE["forked"] and not grad:
         return
     pos = _position(target)
-    if pos is not None:
+    if pos is None:
+        return
+    if grad and not STATE.get("grad_seen"):
+        STATE["grad_seen"] = True
+        capture = sys.modules.get("gauntlet_capture")
+        hooks.emit({"event": "flip_val_grad", "position": pos,
+                    "calls_before": capture.STATE["calls"] if capture is not None else 0})
+    if not STATE["forked"]:
         _fork(pos)
 
 
