@@ -109,13 +109,39 @@ def capture_cols(obs) -> dict:
     return out
 
 
+PROBES = {"E": "EVALUE_RANDOM_STREAM", "C4": "C4_SINGLE_PASS", "C1": "C1_CAUSAL", "C3": "C3_SCORE_FIRST"}
+ORDER = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
+
+
+def _dynamic(result, rule: str) -> list:
+    return [f for f in result.findings if f.rule == rule and (rule == "EVALUE_RANDOM_STREAM" or f.data.get("dynamic"))]
+
+
 def verdict_of(result) -> str:
-    """Worst severity per probe: e-value (printed or captured), C4 coverage, C1 flip (dynamic findings only)."""
-    order = {"fail": 0, "warn": 1, "info": 2, "pass": 3}
-    probes = {"E": [f.severity for f in result.findings if f.rule == "EVALUE_RANDOM_STREAM"],
-              "C4": [f.severity for f in result.findings if f.rule == "C4_SINGLE_PASS" and f.data.get("dynamic")],
-              "C1": [f.severity for f in result.findings if f.rule == "C1_CAUSAL" and f.data.get("dynamic")]}
-    return " ".join(f"{k}:{min(v, key=lambda x: order.get(x, 9))}" for k, v in probes.items() if v) or "-"
+    """Worst severity per probe: E = e-value (printed or captured), C4 = coverage, C1 / C3 = the flip test."""
+    out = []
+    for key, rule in PROBES.items():
+        sev = [f.severity.value for f in _dynamic(result, rule)]
+        if sev:
+            out.append(f"{key}:{min(sev, key=lambda x: ORDER.get(x, 9))}")
+    return " ".join(out) or "-"
+
+
+def caught_conditions(result) -> list[str]:
+    """Conditions the failing probes name: the flip test's rule (C1 or C3), C4 for coverage, and for the
+    e-value the conditions its finding names (C2 alone when the flip test and coverage rule out the rest)."""
+    out: set[str] = set()
+    for key, rule in PROBES.items():
+        for f in _dynamic(result, rule):
+            if f.severity.value != "fail":
+                continue
+            out.update(f.data.get("conditions") or [] if key == "E" else [key])
+    return sorted(out)
+
+
+def clean(result) -> bool:
+    """Every probe that ran passed (no fail, no warn)."""
+    return all(f.severity.value in ("pass", "info") for rule in PROBES.values() for f in _dynamic(result, rule))
 
 
 def main() -> int:
@@ -145,25 +171,42 @@ def main() -> int:
             result = audit_folder(str(corpus / rel), opts)
             obs = result.observations.get("gauntlet")
             reached, why = reason_of(obs)
+            caught = caught_conditions(result)
             row = {"folder": rel.rsplit("/", 1)[-1], "label": expected, "families": fams,
                    "reached": "y" if reached else "n", "reason": why, **capture_cols(obs),
-                   "verdict": verdict_of(result)}
+                   "verdict": verdict_of(result), "caught": "|".join(caught) or "-",
+                   "right_family": bool(set(caught) & set(fams.split("|"))), "clean": clean(result),
+                   "stage_s": {s.name: round(s.seconds, 1) for s in (obs.stages if obs else [])
+                               if s.name in ("train", "serialize", "eval", "flip test")}}
         except Exception as exc:  # noqa: BLE001 - a census keeps going
             row = {"folder": rel.rsplit("/", 1)[-1], "label": expected, "families": fams, "reached": "n",
                    "reason": f"auditor error: {type(exc).__name__}: {str(exc)[:80]}", **capture_cols(None),
-                   "verdict": "-"}
+                   "verdict": "-", "caught": "-", "right_family": False, "clean": False, "stage_s": {}}
         row["seconds"] = round(time.monotonic() - t0, 1)
         table.append(row)
         print(f"[{i}/{len(rows)}] {row['seconds']:6.1f}s {row['reached']} {row['label']:<7} {row['folder'][:60]}: "
               f"{row['reason']}", flush=True)
-    print("\n| folder | label | reached | reason | located/captured | coverage | captured e-adv/bound | flip | "
-          "verdicts | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| folder | label (families) | reached | reason | located/captured | coverage | captured e-adv/bound | "
+          "flip | probes | caught | s (train/eval/flip) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in table:
-        print(f"| {r['folder'][:50]} | {r['label']} | {r['reached']} | {r['reason'][:80]} | {r['scored']} | "
-              f"{r['coverage']} | {r['e_adv']} | {r.get('flip', '-')} | {r['verdict']} | {r['seconds']} |")
+        st = r.get("stage_s") or {}
+        secs = f"{r['seconds']} ({st.get('train', 0):.0f}/{st.get('eval', 0):.0f}/{st.get('flip test', 0):.0f})"
+        fam = r["label"] + ("" if r["families"] == "-" else f" ({r['families']})")
+        print(f"| {r['folder'][:50]} | {fam} | {r['reached']} | {r['reason'][:80]} | {r['scored']} | "
+              f"{r['coverage']} | {r['e_adv']} | {r.get('flip', '-')} | {r['verdict']} | {r['caught']} | {secs} |")
     n = sum(r["reached"] == "y" for r in table)
     print(f"\nreached scoring: {n}/{len(table)}")
+    valid = [r for r in table if r["label"] == "VALID" and r["reached"] == "y"]
+    bad = [r for r in table if r["label"] == "INVALID" and r["reached"] == "y"]
+    if valid:
+        ok = sum(r["clean"] for r in valid)
+        print(f"runnable merged folders passing every probe: {ok}/{len(valid)} ({100 * ok / len(valid):.0f} %)")
+    if bad:
+        ok = sum(r["right_family"] for r in bad)
+        fams = sorted({r["families"] for r in bad})
+        print(f"runnable invalid folders caught with the right family: {ok}/{len(bad)} ({100 * ok / len(bad):.0f} %); "
+              f"families run: {', '.join(fams)}")
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=1), encoding="utf-8")
     return 0

@@ -7,6 +7,7 @@ network attempts and training-shard reads it saw are judged by NO_NETWORK and NO
 
 from __future__ import annotations
 
+from rules._flip import evalue_conditions
 from auditor.core.model import Evidence, Finding
 from auditor.core.contract import Rule, RuleContext
 from rules._cite import issue, pr
@@ -52,7 +53,7 @@ def check(ctx: RuleContext) -> list[Finding]:
     cap = getattr(obs, "capture", None)
     cap_ev = cap.get("evalue") if cap and cap.get("located") else None
     if cap_ev is not None and not cap_ev["passed"]:
-        return [_captured_failure(cap, cap_ev)]
+        return [_captured_failure(cap, cap_ev, *evalue_conditions(ctx))]
     if obs.evalue is None:
         sev = "info" if obs.needs_gpu else "warn"
         return [RULE.finding(sev, f"random-stream test not completed: {obs.incomplete}", completed=False)]
@@ -69,13 +70,13 @@ def check(ctx: RuleContext) -> list[Finding]:
     if worst["passed"]:
         return [RULE.finding("pass", f"no causal-normalized violation detectable: {summary}", ev, completed=True,
                              **data)]
+    conditions, why = evalue_conditions(ctx)
     return [RULE.finding("fail", f"the evaluation beats the uniform distribution on random tokens by more than any "
                                  f"causal, normalized, single-pass predictor can (p <= 10^{worst['log10_p_value']:.1f}): "
-                                 f"{summary}. It leaks the target, is not normalized, adapts on tokens before scoring "
-                                 f"them, or rescores (C1-C4)", ev, completed=True, **data)]
+                                 f"{summary}; {why}", ev, completed=True, conditions=conditions, **data)]
 
 
-def _captured_failure(cap, ev) -> Finding:
+def _captured_failure(cap, ev, conditions: list[str], why: str) -> Finding:
     """The per-token losses the script's own evaluation computed (captured in the sandbox, located in
     the stream) beat the uniform distribution by more than any causal, normalized pass can."""
     ps = cap["passes"][ev["pass"]]
@@ -83,9 +84,9 @@ def _captured_failure(cap, ev) -> Finding:
                f"{ps['mean_loss']:.6g}; advantage {ev['advantage_nats']:.1f} nats vs bound {ev['bound_nats']:.1f}")
     return RULE.finding("fail", f"the per-token losses the script's own evaluation computed on random tokens beat the "
                                 f"uniform distribution by more than any causal, normalized, single-pass predictor can "
-                                f"(p <= 10^{ev['log10_p_value']:.1f}): {summary}. It leaks the target, is not "
-                                f"normalized, adapts on tokens before scoring them, or rescores (C1-C4)",
+                                f"(p <= 10^{ev['log10_p_value']:.1f}): {summary}; {why}",
                         [Evidence("(gauntlet per-position capture)", None, summary)], completed=True,
+                        conditions=conditions,
                         source="captured", advantage_nats=ev["advantage_nats"], bound_nats=ev["bound_nats"],
                         captured_pass=ev["pass"], passes_tested=ev["passes_tested"], scored=ps["scored"],
                         log10_p_value=ev["log10_p_value"])

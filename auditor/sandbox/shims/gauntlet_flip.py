@@ -52,6 +52,8 @@ def configure(flip: dict) -> None:
     finally:
         if st is not None:
             st.busy = False
+    a.flags.writeable = False  # the scan for stretches of the stream must not rewrite its own copies
+    b.flags.writeable = False
     STATE.update(k=int(flip["k"]), a=a, b=b, index=gauntlet_capture.INDEX or None)
 
 
@@ -120,8 +122,18 @@ def _fork(pos: int) -> None:
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     swapped = _swap_memory()
+    _index_stream_b()
     _own_folder()
     hooks.emit({"event": "flip_swap", **swapped})
+
+
+def _index_stream_b() -> None:
+    """Run B scores S' from k on: its windows must locate too, or the capture would skip the calls that
+    lie wholly after k and number the rest differently from run A."""
+    b, k, index = STATE["b"], STATE["k"], STATE["index"]
+    raw = b.astype("<i4").tobytes()
+    for p in range(max(0, k - K + 1), b.size - K + 1):
+        index.setdefault(raw[4 * p:4 * (p + K)], p)
 
 
 def _own_folder() -> None:
@@ -204,7 +216,7 @@ def _swap_array(arr: np.ndarray) -> int:
 
 def _swap_memory() -> dict:
     """Every reachable integer tensor and numpy array holding a stretch of S: rewritten from k on."""
-    done: set[int] = set()
+    done: set[int] = {id(STATE["a"]), id(STATE["b"])}
     n_t = n_a = elems = 0
     objs = gc.get_objects()
     frame = sys._getframe()
