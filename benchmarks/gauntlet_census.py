@@ -1,7 +1,7 @@
 """Census of the sandboxed gauntlet over real record folders: does each script reach its scoring line?
 
 Usage: python benchmarks/gauntlet_census.py [CORPUS_DIR] [--only SUBSTR ...] [--timeout S] [--limit N]
-                                            [--json OUT] [--flip]
+                                            [--json OUT] [--flip] [--threads N]
   CORPUS_DIR defaults to ../shared/corpus (labels.tsv names the folders, their label and families).
   --only keeps the folders whose path contains any of the given substrings (repeatable).
 
@@ -126,6 +126,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", default="")
     ap.add_argument("--flip", action="store_true", help="also run the flip test (doubles the time)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads per sandboxed run (default: the sandbox's)")
     args = ap.parse_args()
     corpus = Path(args.corpus)
     rows = labelled(corpus)
@@ -140,7 +141,7 @@ def main() -> int:
     for i, (rel, expected, fams) in enumerate(rows, 1):
         t0 = time.monotonic()
         opts = AuditOptions(gauntlet=True, gauntlet_control=False, gauntlet_timeout=args.timeout,
-                            gauntlet_flip=args.flip)
+                            gauntlet_flip=args.flip, gauntlet_threads=args.threads or None)
         try:
             result = audit_folder(str(corpus / rel), opts)
             obs = result.observations.get("gauntlet")
