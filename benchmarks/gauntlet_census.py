@@ -67,6 +67,9 @@ def reason_of(obs) -> tuple[bool, str]:
         return False, "no gauntlet observation"
     if obs.evalue is not None:
         return True, "scored"
+    decode = next((s for s in obs.stages if s.name == "decode"), None)
+    if decode is not None and (decode.status == "fail" or decode.detail.startswith("no entry-point")):
+        return False, f"no runnable script: {decode.detail[:90]}"
     gpu = [s for s in obs.stages if s.status == "needs_gpu"]
     if gpu:
         return False, f"needs GPU: {gpu[0].detail[:90]}"
@@ -82,6 +85,8 @@ def reason_of(obs) -> tuple[bool, str]:
         failed = next((s for s in obs.stages if s.status == "fail"), None)
     if failed is None:
         return False, f"no scoring line: {(obs.incomplete or '')[:90]}"
+    if failed.name == "log parsing" and any(s.name == "train" and s.status == "pass" for s in obs.stages):
+        return False, "no scoring line: the script ended normally without printing a final val_loss line"
     detail = failed.detail or ""
     m = re.search(r"package '([^']+)' is not installed", detail)
     if m:

@@ -135,6 +135,8 @@ def _decode_stage(sub: Submission) -> Stage:
         return Stage("decode", "skipped", detail="no entry-point script (train_gpt.py or train*.py)")
     if entry.decode_error:
         return Stage("decode", "fail", detail=f"{entry.path}: {entry.decode_error}")
+    if not (entry.text or "").strip():
+        return Stage("decode", "fail", detail=f"{entry.path} is empty ({entry.shipped_bytes} bytes): nothing to run")
     if entry.stub:
         return Stage("decode", "pass", detail=f"{entry.path}: {entry.stub} stub, {entry.layers} layer(s), "
                                               f"{len((entry.text or '').encode())} decoded bytes")
