@@ -53,8 +53,9 @@ SHRINK_ENV = {
     "TTT_CHUNK_TOKENS": "8192", "TTT_BATCH_SEQS": "4", "BIGRAM_VOCAB_SIZE": "256", "NGRAM_BUCKETS": "4096",
     "NGRAM_TABLE_SIZE": "4096", "NGRAM_HASH_SIZE": "4096", "RUN_ID": "gauntlet", "SEED": "1337",
     # layer-indexed knobs must name layers that exist once NUM_LAYERS is 2 (depth recurrence, value
-    # embeddings, parallel residuals), and a separate embedding width must shrink with the model
+    # embeddings, parallel residuals), and a separate embedding width (either spelling) must shrink with the model
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
+    "EMBED_DIM": "64",
 }
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
 # wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
