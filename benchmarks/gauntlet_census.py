@@ -1,7 +1,7 @@
 """Census of the sandboxed gauntlet over real record folders: does each script reach its scoring line?
 
 Usage: python benchmarks/gauntlet_census.py [CORPUS_DIR] [--only SUBSTR ...] [--timeout S] [--limit N]
-                                            [--json OUT] [--flip] [--threads N]
+                                            [--json OUT] [--no-flip] [--threads N]
   CORPUS_DIR defaults to ../shared/corpus (labels.tsv names the folders, their label and families).
   --only keeps the folders whose path contains any of the given substrings (repeatable).
 
@@ -9,8 +9,8 @@ Prints one line per folder as it finishes, then a table: folder, label, reached 
 typed reason when not (missing shim for X / needs GPU: X / timeout at stage S / script error at line N
 / ...), the captured per-position statistics when there are some (located/captured losses, coverage of
 the claimed pass with positions scored twice and the number of passes, captured e-value advantage),
-the flip test (--flip), the worst verdict per probe (E = EVALUE_RANDOM_STREAM, C4 / C1 = their dynamic
-findings) and the seconds. Each folder costs 30-180 s of CPU (twice that with --flip).
+the flip test (on unless --no-flip), the worst verdict per probe (E = EVALUE_RANDOM_STREAM, C4 / C1 = their dynamic
+findings) and the seconds. Each folder costs 30-180 s of CPU.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", default="")
-    ap.add_argument("--flip", action="store_true", help="also run the flip test (doubles the time)")
+    ap.add_argument("--no-flip", action="store_true", help="skip the flip test (train once, evaluate twice)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads per sandboxed run (default: the sandbox's)")
     args = ap.parse_args()
     corpus = Path(args.corpus)
@@ -146,7 +146,7 @@ def main() -> int:
     for i, (rel, expected, fams) in enumerate(rows, 1):
         t0 = time.monotonic()
         opts = AuditOptions(gauntlet=True, gauntlet_control=False, gauntlet_timeout=args.timeout,
-                            gauntlet_flip=args.flip, gauntlet_threads=args.threads or None)
+                            gauntlet_flip=not args.no_flip, gauntlet_threads=args.threads or None)
         try:
             result = audit_folder(str(corpus / rel), opts)
             obs = result.observations.get("gauntlet")

@@ -8,6 +8,7 @@ from rules._code import check_code, graded
 from auditor.core.model import Evidence, Finding
 from auditor.core.contract import Rule
 from rules._cite import issue, pr
+from rules._flip import complete_flip, fork_words, trained_before_scoring
 from rules._rulings import grade
 
 
@@ -140,36 +141,27 @@ LOOKED_FOR = ("target-dependent gate, target-keyed hash lookup, target-gated hin
 
 
 def flip_findings(ctx) -> list[Finding]:
-    """The gauntlet's flip test (auditor/sandbox/capture.flip_compare): two runs of the script on
-    streams equal before position k and re-drawn from k. A causal evaluation scores every position < k
-    identically; a position whose loss changed was scored with tokens at or after k (a peek at later
-    tokens, SLOT-style optimisation on the scored window, or training on the validation stream before
-    scoring it)."""
-    obs = ctx.observations.get("gauntlet")
-    flip = getattr(obs, "flip", None) if obs is not None else None
-    if not flip or flip.get("incomplete") or not flip.get("compared"):
+    """The gauntlet's flip test (rules/_flip.py): a position before k whose score changed when the stream
+    was re-drawn from k was scored with tokens at or after k. A run that trained on validation tokens
+    before that score is judged by C3_SCORE_FIRST instead."""
+    flip = complete_flip(ctx)
+    if flip is None or (flip.get("first_diff") is not None and trained_before_scoring(flip)):
         return []
     k, first = flip["k"], flip.get("first_diff")
     data = dict(dynamic=True, flip=flip)
+    ev = [Evidence("(gauntlet flip test)", None, f"k={k}" + (f" first_diff={first}" if first is not None else ""))]
     if first is None:
         return [RULE.finding("pass", f"flip test: {flip['compared']:,} scores of positions before k={k:,} are equal "
-                                     f"(within {flip['tolerance']:g} nats) when the stream is re-drawn from k on",
-                             [Evidence("(gauntlet flip test)", None, f"k={k}")], **data)]
+                                     f"(within {flip['tolerance']:g} nats) when the stream is re-drawn from k on; "
+                                     f"{fork_words(flip)}", ev, **data)]
     p = flip["passes"][flip["first_pass"]]
-    if first <= 1 or (flip["first_pass"] == 0 and len(flip["passes"]) > 1):
-        return [RULE.finding("info", f"flip test inconclusive: the first captured pass (the trained model's first "
-                                     f"evaluation) already differs, first at position {first} (the two runs did not "
-                                     f"reproduce each other's training; nondeterminism?)",
-                             [Evidence("(gauntlet flip test)", None, f"k={k}")], **data)]
-    where = ("just before k: the scoring looks ahead across the window (peek at later tokens, or optimisation on "
+    where = ("just before k: the scoring looks ahead across the window (a peek at later tokens, or optimisation on "
              "the scored window)" if k - first <= 4096 else
-             "far before k: the model that scores them was adapted on later validation tokens (trained on the "
-             "validation stream before scoring it)")
+             "far before k: the model that scores them was adapted on later validation tokens before scoring them")
     return [RULE.finding("fail", f"flip test: re-drawing the random validation stream from position {k:,} on changed "
                                  f"the loss of earlier positions — first at {first:,} ({p['differing']:,} of "
                                  f"{p['compared']:,} compared positions in captured pass {flip['first_pass']}, max "
-                                 f"|diff| {p['max_abs_diff']:.3g} nats), {where}",
-                         [Evidence("(gauntlet flip test)", None, f"k={k} first_diff={first}")], **data)]
+                                 f"|diff| {p['max_abs_diff']:.3g} nats), {where}; {fork_words(flip)}", ev, **data)]
 
 
 def check(ctx) -> list[Finding]:
@@ -204,11 +196,12 @@ Confidence. Direct data flow (target label reaching the gate, key or optimised l
 and C-helper hash keys are pattern matches (medium, NEEDS_REVIEW). Context-only SLOT (#1336) is unruled and
 reported as warn.
 
-With --gauntlet and the flip test: the script runs a second time on a random validation stream equal to the
-first before position k and re-drawn from k; the per-token losses its evaluation computed (captured in the
-sandbox) must be equal at every position before k. The first position that differs fails this rule: just
-before k, the scoring looked ahead (a peek at later tokens, SLOT-style optimisation on the scored window); far
-before k, the scoring model was adapted on later validation tokens first.
+With --gauntlet, the flip test: the run forks at its first loss on validation targets, and the child goes on
+with the random validation stream re-drawn from position k; the per-token losses both evaluations computed
+(captured in the sandbox) must be equal at every position before k. The first position that differs fails this
+rule: just before k, the scoring looked ahead (a peek at later tokens, SLOT-style optimisation on the scored
+window); far before k, the scoring model was adapted on later validation tokens first. When the run took a
+loss with gradients on validation targets before the first score that changed, C3_SCORE_FIRST judges it.
 How to verify by hand. Open the cited lines in the decoded code; follow the named variable back to the target
 tensor (usually `y = chunk[1:]`). The dynamic check is #1240's perturbation test: flip one target and see whether
 the NLL of that position changes beyond model noise.""",

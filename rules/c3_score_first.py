@@ -8,9 +8,10 @@ from auditor.analysis.events import Event
 from auditor.analysis.patterns import causal_sweep, find_slots
 from auditor.analysis.program import CodeAnalysis
 from rules._code import check_code, graded
-from auditor.core.model import Finding
+from auditor.core.model import Evidence, Finding
 from auditor.core.contract import Rule
 from rules._cite import README_RULES, issue, pr
+from rules._flip import complete_flip, fork_words, trained_before_scoring
 
 _THROWAWAY = re.compile(r"(lora|opt|adapter|delta|warm|tmp|temp|scratch|bias|wl|wo|state)", re.I)
 
@@ -117,8 +118,30 @@ LOOKED_FOR = ("optimizer step, backward pass or count update on validation token
               "they are scored")
 
 
+def flip_findings(ctx) -> list[Finding]:
+    """The gauntlet's flip test (rules/_flip.py) when the run took a loss with gradients on validation
+    targets before the first score that changed."""
+    flip = complete_flip(ctx)
+    if flip is None or not trained_before_scoring(flip):
+        return []
+    k, first = flip["k"], flip.get("first_diff")
+    data = dict(dynamic=True, flip=flip)
+    ev = [Evidence("(gauntlet flip test)", None, f"k={k}" + (f" first_diff={first}" if first is not None else ""))]
+    if first is None:
+        return [RULE.finding("pass", f"flip test: the run trained on validation tokens, and the {flip['compared']:,} "
+                                     f"scores of positions before k={k:,} are still equal when the stream is re-drawn "
+                                     f"from k on (every update used tokens already scored); {fork_words(flip)}",
+                             ev, **data)]
+    p = flip["passes"][flip["first_pass"]]
+    return [RULE.finding("fail", f"flip test: {fork_words(flip)}; "
+                                 f"re-drawing the stream from position {k:,} on changed the loss of earlier positions "
+                                 f"— first at {first:,} ({p['differing']:,} of {p['compared']:,} compared positions "
+                                 f"in captured pass {flip['first_pass']}, max |diff| {p['max_abs_diff']:.3g} nats): "
+                                 f"the model was updated on validation tokens before they were scored", ev, **data)]
+
+
 def check(ctx) -> list[Finding]:
-    return check_code(ctx, RULE, _search, LOOKED_FOR)
+    return check_code(ctx, RULE, _search, LOOKED_FOR) + flip_findings(ctx)
 
 
 RULE = Rule(
@@ -142,6 +165,10 @@ model on". Adapting first is equivalent to appending the validation set to the t
 Legal look-alikes that pass: chunked score-first TTT (score chunk i under no_grad, then train on it; the order is
 verified inside the loop), periodic validation during training (updates there are on training batches), GPTQ
 calibration on training data, count updates after the score of the position is recorded.
+
+With --gauntlet, the flip test (see C1_CAUSAL): when the run took a loss with gradients on validation targets
+before the first score that changed when the stream was re-drawn after position k, an update used tokens that
+were not yet scored (had every update used scored tokens only, no score before k could change): a fail here.
 
 How to verify by hand. In the cited function, check that every token entering a loss.backward()/optimizer step
 or a count update has already contributed to loss_sum/the score; the dynamic check is to perturb one token and

@@ -265,8 +265,8 @@ def test_legal_fixture_passes_end_to_end_through_the_review(tmp_path):
     assert statuses == {
         "decode": "skipped", "synthetic data": "pass", "import": "pass", "hyperparameters": "pass",
         "model": "pass", "forward": "pass", "train_steps": "pass", "train": "pass", "serialize": "pass",
-        "eval": "pass", "log parsing": "pass", "e-value test": "pass", "per-position capture": "skipped",
-        "control (reference evaluator)": "pass"}
+        "eval": "pass", "log parsing": "pass", "e-value test": "pass", "per-position capture": "pass",
+        "flip test": "pass", "control (reference evaluator)": "pass"}
     stages = {s["name"]: s for s in g["stages"]}
     assert stages["model"]["data"]["model_class"] == "GPT"
     assert stages["model"]["data"]["parameters"] == 1024 * 64 + 3 * 64 * 64 + 64 * 64 + 64 + \

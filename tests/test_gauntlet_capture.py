@@ -201,25 +201,51 @@ def test_flip_compare_reports_the_first_position_that_changed():
     assert same["first_diff"] is None and same["passes"][0]["max_abs_diff"] == 0.0
 
 
+# One sandboxed run per fixture, with the flip test (train once, evaluate twice): each probe's statistic
+# and the rules' verdicts on it. Columns: captured primitive, positions scored twice (C4), the flip test's
+# first differing position and how many differ (C1 / C3), whether the fork came from a training loss, the
+# sign of the captured e-value advantage, and the dynamic verdicts.
+PROBE_TABLE = [
+    # variant            primitive               twice  first_diff  differing  grad   adv>0  C1      C3      C4
+    ("ce_score_once",    "cross_entropy",        0,     None,       0,         False, False, "pass", None,   "pass"),
+    ("ce_rescan",        "log_softmax+gather",   65536, None,       0,         False, False, "pass", None,   "fail"),
+    ("ce_peek_next",     "cross_entropy",        0,     32768,      1,         False, False, "fail", None,   "pass"),
+    ("finetune_on_val",  "probabilities+gather", 0,     1,          32000,     True,  True,  None,   "fail", "pass"),
+    ("score_first_ttt",  "cross_entropy",        0,     None,       0,         False, False, "pass", "pass", "pass"),
+    ("normalized_cache", "probabilities+gather", 0,     None,       0,         False, False, "pass", None,   "pass"),
+]
+
+
 @pytest.mark.slow
 @linux_only
-@pytest.mark.parametrize("variant,first_diff", [("ce_score_once", None), ("ce_peek_next", 32768)])
-def test_flip_test_finds_a_peek_at_the_next_token(tmp_path, variant, first_diff):
+@pytest.mark.parametrize("variant,prim,twice,first_diff,differing,grad,leaks,c1,c3,c4", PROBE_TABLE)
+def test_each_probe_on_its_fixture(tmp_path, variant, prim, twice, first_diff, differing, grad, leaks, c1, c3, c4):
     from test_gauntlet import make_submission
 
     from auditor.core.contract import AuditOptions, RuleContext
     from auditor.load.loader import load_submission
     from auditor.sandbox.gauntlet import run_gauntlet
-    from rules import c1_causal
+    from rules import c1_causal, c3_score_first, c4_single_pass
 
     obs = run_gauntlet(load_submission(make_submission(tmp_path, variant)), timeout=150, control=False, flip=True)
-    f = obs.flip
-    assert f["k"] == 32769 and f["compared"] >= 32000
+    cap, f = obs.capture, obs.flip
+    assert list(cap["primitives"]) == [prim]
+    assert cap["coverage"]["scored"] == 65536 or variant == "ce_peek_next"
+    assert cap["coverage"]["scored_twice"] == twice
+    assert (cap["evalue"]["advantage_nats"] > 0) == leaks
+    assert f["k"] == 32769 and f["compared"] == 32768
+    assert f["fork"]["grad"] is grad and f["fork"]["captured_calls_before"] == 0 and f["fork"]["position"] == 1
     assert f["first_diff"] == first_diff
-    if first_diff is not None:
+    if first_diff is None:
+        assert f["passes"][0]["max_abs_diff"] < 1e-3
+    elif differing == 1:
         assert f["passes"][0]["differing"] == 1 and f["passes"][0]["max_abs_diff"] > 0.05
+    else:
+        assert f["passes"][0]["differing"] > differing
     ctx = RuleContext(submission=None, options=AuditOptions(gauntlet=True), observations={"gauntlet": obs})
-    assert [x.severity for x in c1_causal.flip_findings(ctx)] == (["pass"] if first_diff is None else ["fail"])
+    assert [x.severity.value for x in c1_causal.flip_findings(ctx)] == ([c1] if c1 else [])
+    assert [x.severity.value for x in c3_score_first.flip_findings(ctx)] == ([c3] if c3 else [])
+    assert [x.severity.value for x in c4_single_pass.dynamic_findings(ctx)] == [c4]
 
 
 def test_review_shows_the_capture_table_and_the_flip_test(tmp_path):

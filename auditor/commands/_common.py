@@ -41,6 +41,9 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="where the gauntlet runs the script (cpu: with CUDA shims; cuda: unmodified)")
     g.add_argument("--gauntlet-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="wall-clock limit for the sandboxed run (default 120)")
+    g.add_argument("--no-flip", action="store_true",
+                   help="skip the flip test (the run forks at its first validation loss and evaluates a second "
+                        "stream, re-drawn after N/2, beside the first; on the CPU only)")
     g.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run the gauntlet even where bubblewrap cannot isolate it (weaker legacy layers; the "
                         "review says so in its first lines)")
@@ -95,6 +98,7 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
         opts.gauntlet = True
         opts.device = getattr(args, "device", "cpu") or "cpu"
         opts.gauntlet_timeout = timeout
+        opts.gauntlet_flip = not bool(getattr(args, "no_flip", False))
         opts.unsafe_no_sandbox = bool(getattr(args, "unsafe_no_sandbox", False))
     as_of = getattr(args, "as_of", None)
     if as_of:

@@ -216,3 +216,21 @@ def flip_compare(a: list, b: list, k: int, tol: float = FLIP_TOL) -> dict[str, A
             "first_pass": firsts[0]["index"] if firsts else None,
             "first_diff": min(p["first_diff"] for p in firsts) if firsts else None,
             "compared": sum(p["compared"] for p in out)}
+
+
+def first_differing_call(events_a: list[dict], events_b: list[dict], stream_a: np.ndarray, k: int,
+                         tol: float = FLIP_TOL) -> int | None:
+    """The first captured call (in run order) whose losses on positions < k differ between the two
+    runs of the flip test: where the difference arose (its phase says train / serialize / eval)."""
+    calls_b = {c["call"]: c for c in decode_calls(events_b)}
+    idx = StreamIndex(stream_a)
+    for c in decode_calls(events_a):
+        other = calls_b.get(c["call"])
+        if other is None or other["loss"].size != c["loss"].size:
+            continue
+        pos, _ = idx.locate(c["tgt"])
+        early = (pos >= 1) & (pos < k)
+        if early.any() and np.any(np.abs(c["loss"][early].astype(np.float64)
+                                         - other["loss"][early].astype(np.float64)) > tol):
+            return int(c["call"])
+    return None

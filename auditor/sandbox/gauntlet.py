@@ -57,6 +57,16 @@ SHRINK_ENV = {
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
     "EMBED_DIM": "64",
 }
+_EPOCH_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*_EPOCHS)["']""")
+
+
+def script_shrink_env(text: str | None) -> dict[str, str]:
+    """Knobs the script itself names that SHRINK_ENV cannot list one by one: every `*_EPOCHS` it reads
+    from the environment is set to 1 (a test-time or pre-quantisation training loop over the whole
+    validation stream, once, is what the probes need; 21 epochs on a CPU is a timeout)."""
+    return {name: "1" for name in sorted(set(_EPOCH_KNOB.findall(text or ""))) if name not in SHRINK_ENV}
+
+
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
 # wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
 FLIP_ENV = {"MAX_WALLCLOCK_SECONDS": "0"}
@@ -322,50 +332,77 @@ def _capture_stage(obs: GauntletObservation, run: SandboxRun, data: SynthData, p
                  {"passes": len(cap["passes"]), "located": cap["located"]})
 
 
-def _flip_stage(obs: GauntletObservation, sub: Submission, vocab: int, device: str, timeout: float, limits: Limits,
-                unsafe: bool, sandbox_prefix: str, say, arrays_a: list, n_targets: int) -> Stage:
-    """The flip test: the same script, same seeds, same training data, on a validation stream equal to
-    the first one before position k = N/2 + 1 and re-drawn from k on. Per-position losses of every captured
-    pass are compared on the positions < k (auditor/sandbox/capture.flip_compare). The training runs
-    again (the script is a black box: it cannot be asked to evaluate twice), so this doubles the time."""
-    from auditor.sandbox.capture import analyse, flip_compare
+def _flip_stage(obs: GauntletObservation, run: SandboxRun, events_b: list[dict], data: SynthData, k: int,
+                stream_b, arrays_a: list) -> Stage:
+    """The flip test (shims/gauntlet_flip.py): the run forked at its first loss on validation targets;
+    run B went on with the stream re-drawn from position k = N/2 + 1 on. Every captured pass's losses
+    are compared on the positions < k (auditor/sandbox/capture.flip_compare); the training before the
+    fork ran once."""
+    from auditor.sandbox.capture import analyse, first_differing_call, flip_compare
     from reference_impl.data import list_shards, read_shard
 
-    t0 = time.monotonic()
-    k = n_targets // 2 + 1  # not a BOS position (those stay BOS in both streams)
-    entry = sub.entry_point
-    with Sandbox(prefix=sandbox_prefix, disk_bytes=limits.disk_bytes) as box:
-        data = make_data(box.data_dir, vocab, redraw_from=k)
-        box.copy_submission(sub.root, sub.files)
-        py_dir = box.install_shims()
-        env = dict(SHRINK_ENV, **FLIP_ENV)
-        env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
-                   TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
-        config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
-                  "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
-        say(f"flip test: second run on a stream re-drawn from position {k:,}")
-        run = box.run([sys.executable, "-X", "utf8", str(py_dir / "gauntlet_driver.py")], env, limits, config,
-                      shims=(device == "cpu"), on_progress=lambda s: say(f"flip run still running ({s:.0f}s)"),
-                      unsafe=unsafe, devices=[])
-        stream = read_shard(list_shards(str(data.dataset_dir), "val")[0])
-        arrays_b: list = []
-        analyse(run.events, stream, data.bos_every, data.v_prime, arrays=arrays_b)
-    secs = time.monotonic() - t0
-    if not arrays_b:
-        obs.flip = {"k": k, "incomplete": run.limit_hit or "the second run captured no per-token loss",
-                    "seconds": round(secs, 1)}
-        return Stage("flip test", "skipped", secs, f"second run incomplete: {obs.flip['incomplete']}"[:300])
+    forks = _with_phases(run, "flip_fork")
+    end = next((e for e in events_b if e.get("event") == "flip_end"), None)
+    secs = (float(end["t"]) - float(forks[0]["t"])) if forks and end and isinstance(end.get("t"), (int, float)) \
+        and isinstance(forks[0].get("t"), (int, float)) else 0.0
+    if not forks:
+        obs.flip = {"k": k, "incomplete": "no wrapped loss primitive ran on validation targets, so the run had no "
+                                          "point to fork at (losses computed outside them: numpy / C mixers?)"}
+        return Stage("flip test", "skipped", 0.0, obs.flip["incomplete"])
+    fork = forks[0]
+    before = int(fork.get("calls_before") or 0)
+    shared = [e for e in run.events if e.get("event") == "capture" and int(e.get("call", -1)) < before]
+    own = [e for e in events_b if e.get("event") == "capture"]
+    arrays_b: list = []
+    analyse(shared + own, stream_b, data.bos_every, data.v_prime, arrays=arrays_b)
+    fork_info = {"position": int(fork.get("position") or 0), "phase": str(fork.get("phase")),
+                 "grad": bool(fork.get("grad")), "captured_calls_before": before}
+    trained = _with_phases(run, "flip_val_grad")
+    if trained:  # the first loss on validation targets taken with gradients (run A)
+        fork_info["val_training"] = {"position": int(trained[0].get("position") or 0),
+                                     "phase": str(trained[0].get("phase")),
+                                     "captured_calls_before": int(trained[0].get("calls_before") or 0)}
+    swap = next((e for e in events_b if e.get("event") == "flip_swap"), None)
+    if swap is not None:
+        fork_info["rewritten"] = {x: int(swap.get(x) or 0) for x in ("tensors", "arrays", "elements")}
+    if end is None or not arrays_b:
+        why = (run.limit_hit or "run B ended before the end of the script's main") if end is None else \
+            "run B captured no per-token loss"
+        obs.flip = {"k": k, "incomplete": why, "fork": fork_info, "seconds": round(secs, 1)}
+        return Stage("flip test", "skipped", secs, f"run B incomplete: {why}"[:300])
     res = flip_compare(arrays_a, arrays_b, k)
-    res["seconds"] = round(secs, 1)
+    res.update(seconds=round(secs, 1), fork=fork_info)
+    stream_a = read_shard(list_shards(str(data.dataset_dir), "val")[0])
+    call = first_differing_call(run.events, shared + own, stream_a, k)
+    if call is not None:
+        phases = {int(e.get("call", -1)): str(e.get("phase")) for e in _with_phases(run, "capture")}
+        res["first_diff_call"] = {"call": call, "phase": phases.get(call, "?")}
     obs.flip = res
+    where = (f"forked at the first loss on validation targets (stream position {fork_info['position']:,}, "
+             f"{fork_info['phase']} phase, gradients {'on' if fork_info['grad'] else 'off'})")
     if res["first_diff"] is None:
-        detail = (f"{res['compared']:,} position-scores before k={k:,} compared over {len(res['passes'])} pass(es): "
-                  f"all equal within {res['tolerance']:g} nats")
+        detail = (f"k={k:,}: {res['compared']:,} position-scores before k compared over {len(res['passes'])} "
+                  f"pass(es): all equal within {res['tolerance']:g} nats; {where}")
     else:
         p = res["passes"][res["first_pass"]]
         detail = (f"k={k:,}: first differing position {res['first_diff']:,} (pass {res['first_pass']}: "
-                  f"{p['differing']:,} of {p['compared']:,} positions differ, max |diff| {p['max_abs_diff']:.3g})")
+                  f"{p['differing']:,} of {p['compared']:,} positions differ, max |diff| {p['max_abs_diff']:.3g}); "
+                  f"{where}")
     return Stage("flip test", "pass", secs, detail, {"first_diff": res["first_diff"], "k": k})
+
+
+def _flip_streams(box: Sandbox, data: SynthData):
+    """(k, stream B, the run's flip config): stream B is written next to the data, read-only to the run."""
+    from reference_impl.data import list_shards, read_shard, write_shard
+    from auditor.sandbox.synth import redrawn
+
+    path_a = list_shards(str(data.dataset_dir), "val")[0]
+    stream_a = read_shard(path_a)
+    k = (data.val_tokens - 1) // 2 + 1  # not a BOS position (those stay BOS in both streams)
+    stream_b = redrawn(data, stream_a, k)
+    path_b = Path(box.data_dir) / "flip_stream_b.bin"
+    write_shard(str(path_b), stream_b)
+    return k, stream_b, {"k": k, "stream_a": str(path_a), "stream_b": str(path_b)}
 
 
 def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, limits: Limits | None = None,
@@ -408,18 +445,30 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
             return result
         box.copy_submission(sub.root, sub.files)
         py_dir = box.install_shims()
-        env = dict(SHRINK_ENV, **(FLIP_ENV if flip else {}))
+        flip_k, stream_b, flip_cfg = None, None, None
+        if flip and device == "cpu":  # the fork rides on the CPU shims' loss wrappers
+            flip_k, stream_b, flip_cfg = _flip_streams(box, data)
+        env = dict(SHRINK_ENV, **script_shrink_env(entry.text), **(FLIP_ENV if flip_cfg else {}))
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))
                       for k, v in sorted(env.items())}
         config = {"script": str(box.run_dir / entry.path), "data_dir": str(data.data_dir), "device": device,
                   "vocab_size": vocab, "has_main_guard": _has_main_guard(entry.text)}
-        say(f"running {entry.path} in the sandbox ({device}, timeout {timeout:.0f}s)")
+        if device == "cpu":  # the capture sends only calls that score the validation stream
+            from reference_impl.data import list_shards
+
+            config["val_stream"] = list_shards(str(data.dataset_dir), "val")[0]
+        if flip_cfg:
+            config["flip"] = flip_cfg
+        say(f"running {entry.path} in the sandbox ({device}, timeout {timeout:.0f}s"
+            + (f", flip test forks at the first validation loss, k={flip_k:,})" if flip_cfg else ")"))
         devices = sorted(str(p) for p in Path("/dev").glob("nvidia*")) if device == "cuda" else []
         run = box.run([sys.executable, "-X", "utf8", str(py_dir / "gauntlet_driver.py")], env, limits, config,
                       shims=(device == "cpu"), on_progress=lambda s: say(f"still running ({s:.0f}s)"),
                       unsafe=unsafe, devices=devices)
+        events_b = [e for e in run.events if e.get("flip") == "b"]  # the flip test's run B (a forked child)
+        run.events = [e for e in run.events if e.get("flip") != "b"]
         result.isolation = run.isolation
         result.stopped_by = _stopped_by(run)
         result.missing = _missing_evidence(run)
@@ -444,9 +493,8 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         stages.append(_evalue_stage(result))
         arrays: list = []
         stages.append(_capture_stage(result, run, data, parsed, arrays))
-        if flip and arrays:
-            stages.append(_flip_stage(result, sub, vocab, device, timeout, limits, unsafe, sandbox_prefix, say,
-                                      arrays, data.val_tokens - 1))
+        if flip_cfg and arrays:
+            stages.append(_flip_stage(result, run, events_b, data, flip_k, stream_b, arrays))
         late = sorted({str(e.get("path")).rsplit("/", 1)[-1] for e in _with_phases(run, "open")
                        if e.get("kind") == "train_shard" and e.get("phase") == "serialize"})
         if late:

@@ -50,6 +50,7 @@ class _State:
         self.count = 0
         self.key_count = 0
         self.fd = _connect(events_path)
+        self.tag = ""  # "b": the flip test's second evaluation (a forked child of the script's run)
         self.busy = False
         self.ignore = tuple(os.path.realpath(p) + os.sep for p in
                             {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
@@ -66,6 +67,8 @@ class _State:
                 return
             self.count += 1
         record["phase"] = record.get("phase", self.phase)
+        if self.tag:
+            record["flip"] = self.tag
         record.setdefault("t", round(time.monotonic(), 3))
         line = json.dumps(record, default=str)
         if len(line) > MAX_LINE:  # keep the record valid JSON: shorten its large fields instead
@@ -96,6 +99,23 @@ def _connect(path: str) -> int | None:
         s.close()
         return None
     return s.detach()
+
+
+def reconnect(tag: str) -> None:
+    """In a forked child (the flip test's run B): a connection of its own, every record tagged."""
+    if STATE is None:
+        return
+    STATE.busy = True  # the auditor's own connection is not the script's network use
+    try:
+        old, STATE.fd = STATE.fd, _connect(STATE.events_path)
+    finally:
+        STATE.busy = False
+    if old is not None:
+        try:
+            os.close(old)  # this process's copy only; the parent keeps its connection
+        except OSError:
+            pass
+    STATE.tag = tag
 
 
 def set_phase(phase: str) -> None:

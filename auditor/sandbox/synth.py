@@ -119,13 +119,26 @@ def make_data(root: Path, vocab_size: int, seed: int = 0, val_targets: int = VAL
     allowed = np.setdiff1d(np.arange(vocab_size), np.asarray(special, dtype=np.int64))
     rng = np.random.default_rng(np.random.SeedSequence([seed, vocab_size, 0xE7A1]))
     val = allowed[rng.integers(0, allowed.size, size=val_targets + 1)].astype(np.uint16)
-    if redraw_from is not None and 0 < redraw_from <= val_targets:
-        rng2 = np.random.default_rng(np.random.SeedSequence([seed, vocab_size, 0xF11B, redraw_from]))
-        val[redraw_from:] = allowed[rng2.integers(0, allowed.size, size=val.size - redraw_from)]
+    data = SynthData(data_dir, ds, tok_path, vocab_size, special, int(val.size), int(bos), bos_every, seed)
+    if redraw_from is not None:
+        val = redrawn(data, val, redraw_from)
     if bos_every:
         val[::bos_every] = bos
     write_shard(str(ds / "fineweb_val_000000.bin"), val)
-    return SynthData(data_dir, ds, tok_path, vocab_size, special, int(val.size), int(bos), bos_every, seed)
+    return data
+
+
+def redrawn(data: SynthData, val: np.ndarray, k: int) -> np.ndarray:
+    """The flip test's second stream: `val` with tokens k, k+1, ... drawn again from an independent
+    generator (BOS positions stay BOS)."""
+    out = np.array(val, dtype=np.uint16, copy=True)
+    if 0 < k < out.size:
+        allowed = np.setdiff1d(np.arange(data.vocab_size), np.asarray(data.special_ids, dtype=np.int64))
+        rng2 = np.random.default_rng(np.random.SeedSequence([data.seed, data.vocab_size, 0xF11B, k]))
+        out[k:] = allowed[rng2.integers(0, allowed.size, size=out.size - k)]
+        if data.bos_every:
+            out[::data.bos_every] = data.bos_id
+    return out
 
 
 _VOCAB_PATTERNS = (

@@ -245,7 +245,12 @@ def main() -> int:
     capture = sys.modules.get("gauntlet_capture")  # installed by sitecustomize on a CPU run
     if capture is not None:
         capture.enable(True)  # only the script's own run: not the driver's probe stages
+    flip = sys.modules.get("gauntlet_flip")  # the flip test (configured by sitecustomize)
+    if flip is not None:
+        flip.arm(True)
     stage("main", lambda: runpy.run_path(script, run_name="__main__"), results)
+    if flip is not None:
+        flip.finish()  # run B ends here; run A waits for it
     if capture is not None:
         capture.enable(False)
         hooks.emit({"event": "capture_end", "sent": capture.STATE["sent"], "calls": capture.STATE["calls"],

@@ -27,6 +27,16 @@ def _setup() -> None:
         import gauntlet_capture  # per-position losses of the script's own evaluation (switched on in main)
 
         gauntlet_capture.install()
+        if cfg.get("val_stream"):
+            _gauntlet_hooks.STATE.busy = True  # the auditor's own read is not the script's
+            try:
+                gauntlet_capture.configure(cfg["val_stream"])
+            finally:
+                _gauntlet_hooks.STATE.busy = False
+        if cfg.get("flip"):
+            import gauntlet_flip  # the flip test: fork at the first loss on validation targets
+
+            gauntlet_flip.configure(cfg["flip"])
 
 
 _setup()
