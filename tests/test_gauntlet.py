@@ -467,7 +467,7 @@ def test_torch_never_sees_the_triton_stand_in_a_script_imported_first():
     triton, not a stand-in without `triton.compiler`; the stand-in keeps the tensor descriptors scripts build."""
     import subprocess
 
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); sys.path.append(sys.argv[1] + '/fallback')\n"
+    code = ("import sys; sys.path.append(sys.argv[1] + '/fallback')\n"
             "import gauntlet_cpu; gauntlet_cpu.install()\n"
             "import triton, triton.language as tl\n"
             "from triton.tools.tensor_descriptor import TensorDescriptor\n"
@@ -477,5 +477,7 @@ def test_torch_never_sees_the_triton_stand_in_a_script_imported_first():
             "assert tc.HAS_TRITON is False\n"
             "assert sys.modules['triton'] is triton and triton.__gauntlet_shim__\n"
             "print('ok')\n")
-    out = subprocess.run([sys.executable, "-c", code, str(SHIMS)], capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=str(SHIMS))  # the shims first, the stand-ins after site-packages
+    out = subprocess.run([sys.executable, "-c", code, str(SHIMS)], capture_output=True, text=True, timeout=300,
+                         env=env)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
