@@ -36,10 +36,12 @@ def run_probes(sub: Submission, options: AuditOptions) -> dict[str, object]:
     if not options.gauntlet:
         return {}
     from auditor.sandbox.gauntlet import run_gauntlet  # imports torch: only when asked for
+    from auditor.sandbox.sandbox import Limits
 
+    limits = Limits(threads=options.gauntlet_threads) if options.gauntlet_threads else None
     return {"gauntlet": run_gauntlet(sub, device=options.device or "cpu", timeout=float(options.gauntlet_timeout),
-                                     control=options.gauntlet_control, unsafe=options.unsafe_no_sandbox,
-                                     flip=options.gauntlet_flip)}
+                                     limits=limits, control=options.gauntlet_control,
+                                     unsafe=options.unsafe_no_sandbox, flip=options.gauntlet_flip)}
 
 
 def sort_findings(findings: list[Finding], rules: list[Rule]) -> list[Finding]:

@@ -1,7 +1,7 @@
 """Census of the sandboxed gauntlet over real record folders: does each script reach its scoring line?
 
 Usage: python benchmarks/gauntlet_census.py [CORPUS_DIR] [--only SUBSTR ...] [--timeout S] [--limit N]
-                                            [--json OUT] [--no-flip]
+                                            [--json OUT] [--no-flip] [--threads N]
   CORPUS_DIR defaults to ../shared/corpus (labels.tsv names the folders, their label and families).
   --only keeps the folders whose path contains any of the given substrings (repeatable).
 
@@ -67,6 +67,9 @@ def reason_of(obs) -> tuple[bool, str]:
         return False, "no gauntlet observation"
     if obs.evalue is not None:
         return True, "scored"
+    decode = next((s for s in obs.stages if s.name == "decode"), None)
+    if decode is not None and (decode.status == "fail" or decode.detail.startswith("no entry-point")):
+        return False, f"no runnable script: {decode.detail[:90]}"
     gpu = [s for s in obs.stages if s.status == "needs_gpu"]
     if gpu:
         return False, f"needs GPU: {gpu[0].detail[:90]}"
@@ -82,6 +85,8 @@ def reason_of(obs) -> tuple[bool, str]:
         failed = next((s for s in obs.stages if s.status == "fail"), None)
     if failed is None:
         return False, f"no scoring line: {(obs.incomplete or '')[:90]}"
+    if failed.name == "log parsing" and any(s.name == "train" and s.status == "pass" for s in obs.stages):
+        return False, "no scoring line: the script ended normally without printing a final val_loss line"
     detail = failed.detail or ""
     m = re.search(r"package '([^']+)' is not installed", detail)
     if m:
@@ -152,6 +157,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--json", default="")
     ap.add_argument("--no-flip", action="store_true", help="skip the flip test (train once, evaluate twice)")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads per sandboxed run (default: the sandbox's)")
     args = ap.parse_args()
     corpus = Path(args.corpus)
     rows = labelled(corpus)
@@ -166,7 +172,7 @@ def main() -> int:
     for i, (rel, expected, fams) in enumerate(rows, 1):
         t0 = time.monotonic()
         opts = AuditOptions(gauntlet=True, gauntlet_control=False, gauntlet_timeout=args.timeout,
-                            gauntlet_flip=not args.no_flip)
+                            gauntlet_flip=not args.no_flip, gauntlet_threads=args.threads or None)
         try:
             result = audit_folder(str(corpus / rel), opts)
             obs = result.observations.get("gauntlet")

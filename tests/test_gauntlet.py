@@ -460,3 +460,24 @@ def test_shipped_logs_are_not_taken_as_the_runs_output(tmp_path):
     result = run_gauntlet(load_submission(folder), timeout=60, control=False)
     ev = findings_by_rule(result)["EVALUE_RANDOM_STREAM"]
     assert [f.severity for f in ev] == ["warn"] and "no final val_loss line" in ev[0].message
+
+
+def test_torch_never_sees_the_triton_stand_in_a_script_imported_first():
+    """A script imports triton (the stand-in) and then torch._dynamo: torch's triton probe must find no
+    triton, not a stand-in without `triton.compiler`; the stand-in keeps the tensor descriptors scripts build."""
+    import subprocess
+
+    code = ("import sys; sys.path.append(sys.argv[1] + '/fallback')\n"
+            "import gauntlet_cpu; gauntlet_cpu.install()\n"
+            "import triton, triton.language as tl\n"
+            "from triton.tools.tensor_descriptor import TensorDescriptor\n"
+            "import torch\n"
+            "d = TensorDescriptor.from_tensor(torch.zeros(4, 8), [2, 8]); assert d.shape == [4, 8]\n"
+            "import torch._inductor.runtime.triton_compat as tc\n"
+            "assert tc.HAS_TRITON is False\n"
+            "assert sys.modules['triton'] is triton and triton.__gauntlet_shim__\n"
+            "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=str(SHIMS))  # the shims first, the stand-ins after site-packages
+    out = subprocess.run([sys.executable, "-c", code, str(SHIMS)], capture_output=True, text=True, timeout=300,
+                         env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -53,6 +53,7 @@ class AuditOptions:
     gauntlet_timeout: float = 120.0
     gauntlet_control: bool = True  # also run the reference evaluator on the same random stream
     gauntlet_flip: bool = True  # the flip test: fork at the first validation loss, evaluate a re-drawn stream too
+    gauntlet_threads: int | None = None  # CPU threads the sandboxed run may use (None: the sandbox default)
     unsafe_no_sandbox: bool = False  # run the gauntlet even where no OS-level isolation (bubblewrap) exists
     val_manifest: dict[str, Any] | None = None  # a non-FineWeb validation set (val_tokens, val_bytes, vocab_size)
     as_of: str | None = None  # YYYY-MM-DD: judge by the rulings in force then (else the submission's own date)

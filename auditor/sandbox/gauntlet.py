@@ -53,8 +53,9 @@ SHRINK_ENV = {
     "TTT_CHUNK_TOKENS": "8192", "TTT_BATCH_SEQS": "4", "BIGRAM_VOCAB_SIZE": "256", "NGRAM_BUCKETS": "4096",
     "NGRAM_TABLE_SIZE": "4096", "NGRAM_HASH_SIZE": "4096", "RUN_ID": "gauntlet", "SEED": "1337",
     # layer-indexed knobs must name layers that exist once NUM_LAYERS is 2 (depth recurrence, value
-    # embeddings, parallel residuals), and a separate embedding width must shrink with the model
+    # embeddings, parallel residuals), and a separate embedding width (either spelling) must shrink with the model
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
+    "EMBED_DIM": "64",
 }
 _EPOCH_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*_EPOCHS)["']""")
 
@@ -145,6 +146,8 @@ def _decode_stage(sub: Submission) -> Stage:
         return Stage("decode", "skipped", detail="no entry-point script (train_gpt.py or train*.py)")
     if entry.decode_error:
         return Stage("decode", "fail", detail=f"{entry.path}: {entry.decode_error}")
+    if not (entry.text or "").strip():
+        return Stage("decode", "fail", detail=f"{entry.path} is empty ({entry.shipped_bytes} bytes): nothing to run")
     if entry.stub:
         return Stage("decode", "pass", detail=f"{entry.path}: {entry.stub} stub, {entry.layers} layer(s), "
                                               f"{len((entry.text or '').encode())} decoded bytes")

@@ -315,6 +315,46 @@ class _AfterImport:
         return spec
 
 
+class _StandInHidden:
+    """A meta-path finder that runs one torch module's body with the triton stand-in hidden: torch's
+    triton probe (`import triton`, then `from triton.compiler import ...`) must see no triton even when
+    the script imported the stand-in first (an already imported module skips the stand-in's own check)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        import importlib.util
+        import sys
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        real_exec = spec.loader.exec_module
+
+        def exec_module(module):
+            stand_in = getattr(sys.modules.get("triton"), "__gauntlet_shim__", False)
+            saved = {k: sys.modules.pop(k) for k in list(sys.modules)
+                     if stand_in and (k == "triton" or k.startswith("triton."))}
+            if stand_in:
+                sys.modules["triton"] = None  # `import triton` raises ImportError while the body runs
+            try:
+                real_exec(module)
+            finally:
+                if stand_in:
+                    sys.modules.pop("triton", None)
+                    sys.modules.update(saved)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+TORCH_TRITON_PROBES = ("torch._inductor.runtime.triton_compat",)
+
+
 def _after_import(name, patch) -> None:
     import sys
 
@@ -335,6 +375,11 @@ def install() -> None:
     _hide_stub_triton_from_torch()
     torch.compile = _compile
     _after_import("torch._dynamo", _patch_dynamo)
+    import sys
+
+    for name in TORCH_TRITON_PROBES:
+        if name not in sys.modules:
+            sys.meta_path.insert(0, _StandInHidden(name))
     torch.autocast = CpuAutocast
     torch.amp.autocast = CpuAutocast
     torch.cuda.amp.autocast = lambda *a, **k: CpuAutocast()
