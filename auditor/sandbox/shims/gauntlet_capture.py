@@ -41,15 +41,15 @@ def configure(stream_path: str) -> None:
         INDEX.setdefault(raw[4 * p:4 * (p + K)], p)
 
 
-def locate(target) -> int | None:
-    """Stream position of the first K ids of an integer tensor, or None."""
+def locate(target, index: dict | None = None) -> int | None:
+    """Stream position of the first K ids of an integer tensor (in `index`, default the capture's), or None."""
     try:
         if not isinstance(target, torch.Tensor) or target.is_floating_point() or target.numel() < K:
             return None
         head = target.detach().reshape(-1)[:K].to("cpu", torch.int64).numpy().astype("<i4").tobytes()
     except Exception:  # noqa: BLE001 - evidence gathering must never break the script
         return None
-    return INDEX.get(head)
+    return (INDEX if index is None else index).get(head)
 
 
 def _from_val(target) -> bool:

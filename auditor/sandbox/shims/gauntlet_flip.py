@@ -64,7 +64,7 @@ def arm(on: bool = True) -> None:
 def _position(t) -> int | None:
     import gauntlet_capture
 
-    return gauntlet_capture.locate(t)
+    return gauntlet_capture.locate(t, STATE["index"] or {})
 
 
 def check(target) -> None:
@@ -223,15 +223,16 @@ def _swap_memory() -> dict:
     while frame is not None:  # locals of the running frames (numpy arrays are not tracked by gc)
         objs.append(frame.f_locals)
         frame = frame.f_back
-    for obj in objs:
-        cands = [obj] if isinstance(obj, (torch.Tensor, np.ndarray)) else []
-        if isinstance(obj, (dict, list, tuple)) or hasattr(obj, "__dict__"):
-            try:
-                cands += [r for r in gc.get_referents(obj) if isinstance(r, np.ndarray)]
-                if hasattr(obj, "__dict__") and isinstance(obj.__dict__, dict):
-                    cands += [r for r in obj.__dict__.values() if isinstance(r, np.ndarray)]
-            except Exception:  # noqa: BLE001
-                pass
+    for obj in objs:  # no attribute access on the script's objects: only the references gc reports
+        cands = [obj] if issubclass(type(obj), (torch.Tensor, np.ndarray)) else []
+        try:
+            for r in gc.get_referents(obj):
+                if issubclass(type(r), np.ndarray):
+                    cands.append(r)
+                elif type(r) is dict:  # an instance's __dict__ (untracked when it holds only arrays)
+                    cands += [v for v in r.values() if issubclass(type(v), np.ndarray)]
+        except Exception:  # noqa: BLE001
+            pass
         for c in cands:
             if id(c) in done:
                 continue
