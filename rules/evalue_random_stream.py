@@ -55,7 +55,7 @@ def check(ctx: RuleContext) -> list[Finding]:
     if cap_ev is not None and not cap_ev["passed"]:
         return [_captured_failure(cap, cap_ev, *evalue_conditions(ctx))]
     if obs.evalue is None:
-        sev = "info" if obs.needs_gpu else "warn"
+        sev = "info" if obs.needs_gpu or obs.cannot_run_here else "warn"  # the auditor's side: not the script's
         return [RULE.finding(sev, f"random-stream test not completed: {obs.incomplete}", completed=False)]
     worst = obs.evalue["worst"]
     ev = [Evidence("(gauntlet run stdout)", worst["line"], f"{worst['label']} val_loss:{worst['val_loss']}")]

@@ -481,3 +481,21 @@ def test_torch_never_sees_the_triton_stand_in_a_script_imported_first():
     out = subprocess.run([sys.executable, "-c", code, str(SHIMS)], capture_output=True, text=True, timeout=300,
                          env=env)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stage,detail,severity", [
+    ("import", "SyntaxError: f-string: expecting '}' (train_gpt.py, line 274)", "info"),  # Python 3.12 syntax
+    ("decode", "no entry-point script (train_gpt.py or train*.py)", "info"),
+    ("main", "RuntimeError: shapes cannot be multiplied", "warn"),  # the script itself failed on synthetic data
+])
+def test_an_incomplete_run_is_info_when_the_cause_is_the_auditors_side(stage, detail, severity):
+    from auditor.core.contract import AuditOptions, RuleContext
+    from auditor.core.observations import GauntletObservation, Stage
+    from rules import evalue_random_stream
+
+    obs = GauntletObservation([Stage(stage, "skipped" if stage == "decode" else "fail", 0.0, detail)], {}, "cpu",
+                              incomplete="the run printed no final val_loss line the log parser recognises")
+    ctx = RuleContext(submission=None, options=AuditOptions(gauntlet=True), observations={"gauntlet": obs})
+    found = evalue_random_stream.check(ctx)
+    assert [f.severity.value for f in found] == [severity]
+    assert (obs.cannot_run_here is not None) == (severity == "info")

@@ -80,6 +80,18 @@ class GauntletObservation:
         return next((s for s in self.stages if s.name == name), None)
 
     @property
+    def cannot_run_here(self) -> str | None:
+        """Why the script could not run here for a reason on the auditor's side (no script to run, or
+        Python 3.12 syntax that the sandbox's interpreter cannot parse), else None."""
+        dec = self.stage("decode")
+        if dec is not None and dec.status != "pass" and ("no entry-point" in dec.detail or "is empty" in dec.detail):
+            return dec.detail
+        for st in self.stages:
+            if st.status == "fail" and "SyntaxError" in st.detail and "f-string" in st.detail:
+                return f"{st.name}: the script uses Python 3.12 syntax (PEP 701 f-strings); the sandbox runs Python 3.11"
+        return None
+
+    @property
     def needs_gpu(self) -> list[str]:
         return [s.name for s in self.stages if s.status == "needs_gpu"]
 

@@ -30,7 +30,8 @@ import torch
 import _gauntlet_hooks as hooks
 
 K = 4  # as gauntlet_capture.K
-STATE = {"armed": False, "forked": False, "role": "", "child": 0, "k": 0, "a": None, "b": None, "index": None}
+STATE = {"armed": False, "forked": False, "grad_seen": False, "role": "", "child": 0, "k": 0, "a": None, "b": None,
+         "index": None}
 _MAX_COPY = 64 << 20  # bytes of a top-level run-folder file run B gets its own copy of
 
 
@@ -71,7 +72,7 @@ def check(target) -> None:
     """Called by every wrapped loss primitive with its target tensor, before the loss is computed:
     forks at the first loss on validation targets, and records the first one taken with gradients
     (training on validation tokens: C3 decides whether it came before they were scored)."""
-    if not STATE["armed"] or (STATE["forked"] and STATE.get("grad_seen")):
+    if not STATE["armed"] or (STATE["forked"] and STATE["grad_seen"]):
         return
     grad = torch.is_grad_enabled()
     if STATE["forked"] and not grad:
@@ -79,7 +80,7 @@ def check(target) -> None:
     pos = _position(target)
     if pos is None:
         return
-    if grad and not STATE.get("grad_seen"):
+    if grad and not STATE["grad_seen"]:
         STATE["grad_seen"] = True
         capture = sys.modules.get("gauntlet_capture")
         hooks.emit({"event": "flip_val_grad", "position": pos,
