@@ -39,8 +39,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="run the script on synthetic data in a sandbox and apply the random-stream e-value test")
     g.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the gauntlet runs the script (cpu: with CUDA shims; cuda: unmodified)")
-    g.add_argument("--gauntlet-timeout", type=float, default=120.0, metavar="SECONDS",
-                   help="wall-clock limit for the sandboxed run (default 120)")
+    g.add_argument("--gauntlet-timeout", type=float, default=240.0, metavar="SECONDS",
+                   help="wall-clock limit for the sandboxed run (default 240: the heaviest real records finish in about 180 s on 2 CPU cores, flip test included)")
     g.add_argument("--no-flip", action="store_true",
                    help="skip the flip test (the run forks at its first validation loss and evaluates a second "
                         "stream, re-drawn after N/2, beside the first; on the CPU only)")
@@ -92,7 +92,7 @@ def options_from_args(args: argparse.Namespace) -> AuditOptions:
         opts.reference = Reference(label=f"given val_bpb {bpb:.8f}", val_bpb=bpb,
                                    val_loss=getattr(args, "sota_loss", None), seed_bpbs=bpbs)
     if getattr(args, "gauntlet", False):
-        timeout = float(getattr(args, "gauntlet_timeout", 120.0))
+        timeout = float(getattr(args, "gauntlet_timeout", 240.0))
         if not (math.isfinite(timeout) and 1 <= timeout <= 86_400):
             raise ToolError("--gauntlet-timeout must be between 1 and 86400 seconds")
         opts.gauntlet = True

@@ -134,7 +134,7 @@ def _flags(args) -> list[str]:
         parts.append("--gauntlet")
         if getattr(args, "device", "cpu") != "cpu":
             parts += ["--device", args.device]
-        if getattr(args, "gauntlet_timeout", 120.0) != 120.0:
+        if getattr(args, "gauntlet_timeout", 240.0) != 240.0:
             parts += ["--gauntlet-timeout", f"{args.gauntlet_timeout:g}"]
     if args.strict:
         parts.append("--strict")

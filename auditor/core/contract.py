@@ -50,7 +50,7 @@ class AuditOptions:
     reference: Reference | None = None
     gauntlet: bool = False
     device: str = "cpu"
-    gauntlet_timeout: float = 120.0
+    gauntlet_timeout: float = 240.0
     gauntlet_control: bool = True  # also run the reference evaluator on the same random stream
     gauntlet_flip: bool = True  # the flip test: fork at the first validation loss, evaluate a re-drawn stream too
     gauntlet_threads: int | None = None  # CPU threads the sandboxed run may use (None: the sandbox default)
