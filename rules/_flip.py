@@ -49,15 +49,18 @@ def fork_words(flip: dict[str, Any]) -> str:
     return words
 
 
-def evalue_conditions(ctx) -> tuple[list[str], str]:
-    """Which conditions a failed random-stream e-value points to, and why: with a flip test that found
-    every score before k unchanged and a captured pass scoring no position twice, only normalization is
-    left (C2: a hashed or byte-level mixture read at the gold token); otherwise any of C1-C4."""
+def evalue_conditions(ctx, claimed: bool = False) -> tuple[list[str], str]:
+    """Which conditions a failed random-stream e-value points to, and why: when the failed number is a
+    captured pass (`claimed`, or the printed line is a captured pass's mean), the flip test found every
+    score before k unchanged and no position was scored twice, only normalization is left (C2: a hashed
+    or byte-level mixture read at the gold token); otherwise any of C1-C4."""
     flip = complete_flip(ctx)
     obs = ctx.observations.get("gauntlet")
     cap = getattr(obs, "capture", None) if obs is not None else None
     cov = (cap or {}).get("coverage") or {}
-    if flip is not None and flip.get("first_diff") is None and cov and not cov.get("scored_twice"):
+    claim = (cap or {}).get("claim") or {}
+    seen = claimed or bool(claim.get("matches"))  # the flip test compared the scoring behind the failed number
+    if seen and flip is not None and flip.get("first_diff") is None and cov and not cov.get("scored_twice"):
         return ["C2"], ("the flip test found no score that depends on later tokens and no position was scored "
                         "twice, so the distribution it scores with is not normalized (C2)")
     return ["C1", "C2", "C3", "C4"], ("it leaks the target, is not normalized, adapts on tokens before scoring them, "

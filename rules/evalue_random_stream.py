@@ -53,7 +53,7 @@ def check(ctx: RuleContext) -> list[Finding]:
     cap = getattr(obs, "capture", None)
     cap_ev = cap.get("evalue") if cap and cap.get("located") else None
     if cap_ev is not None and not cap_ev["passed"]:
-        return [_captured_failure(cap, cap_ev, *evalue_conditions(ctx))]
+        return [_captured_failure(cap, cap_ev, *evalue_conditions(ctx, claimed=True))]
     if obs.evalue is None:
         sev = "info" if obs.needs_gpu or obs.cannot_run_here else "warn"  # the auditor's side: not the script's
         return [RULE.finding(sev, f"random-stream test not completed: {obs.incomplete}", completed=False)]

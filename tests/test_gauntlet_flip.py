@@ -143,19 +143,24 @@ def test_the_flip_difference_is_judged_by_c1_or_c3(flip, c1, c3):
 def test_a_failed_evalue_names_c2_only_when_flip_and_coverage_rule_out_the_rest():
     from rules._flip import evalue_conditions
 
-    cov = {"coverage": {"scored_twice": 0}}
+    cov = {"coverage": {"scored_twice": 0}, "claim": {"matches": True}}
     assert evalue_conditions(_ctx(_flip_result(None), cov))[0] == ["C2"]
+    unseen = {"coverage": {"scored_twice": 0}, "claim": {"matches": False}}  # the printed number is no captured pass
+    assert evalue_conditions(_ctx(_flip_result(None), unseen))[0] == ["C1", "C2", "C3", "C4"]
+    assert evalue_conditions(_ctx(_flip_result(None), unseen), claimed=True)[0] == ["C2"]
     assert evalue_conditions(_ctx(_flip_result(4096), cov))[0] == ["C1", "C2", "C3", "C4"]
     assert evalue_conditions(_ctx(_flip_result(None), {"coverage": {"scored_twice": 9}}))[0] == ["C1", "C2", "C3", "C4"]
     assert evalue_conditions(_ctx(None, cov))[0] == ["C1", "C2", "C3", "C4"]
 
 
-def test_epoch_knobs_the_script_reads_are_shrunk():
+def test_epoch_and_hash_table_knobs_the_script_reads_are_shrunk():
     from auditor.sandbox.gauntlet import script_shrink_env
 
     text = ('a = int(os.environ.get("PREQUANT_TTT_EPOCHS", 21))\nb = os.getenv(\'GLOBAL_TTT_EPOCHS\', "3")\n'
-            'c = int(os.environ.get("TTT_EPOCHS", 3))\nd = "NOT_READ_EPOCHS"\n')
-    assert script_shrink_env(text) == {"GLOBAL_TTT_EPOCHS": "1", "PREQUANT_TTT_EPOCHS": "1"}  # TTT_EPOCHS: SHRINK_ENV
+            'c = int(os.environ.get("TTT_EPOCHS", 3))\nd = "NOT_READ_EPOCHS"\n'
+            'e = int(os.environ.get("NGRAM_EVAL_BUCKETS", 4194304))\nf = int(os.environ.get("NGRAM_BUCKETS", 1 << 22))\n')
+    # TTT_EPOCHS and NGRAM_BUCKETS are SHRINK_ENV's own
+    assert script_shrink_env(text) == {"GLOBAL_TTT_EPOCHS": "1", "NGRAM_EVAL_BUCKETS": "4096", "PREQUANT_TTT_EPOCHS": "1"}
     assert script_shrink_env(None) == {}
 
 

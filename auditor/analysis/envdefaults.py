@@ -424,3 +424,31 @@ class EnvModel:
         if len(shown) > 200:  # a value can be up to budget.VALUE_CHARS long; a message stays short
             shown = shown[:200] + f"… ({len(shown):,} characters)"
         return f"{var}={shown} (default)"
+
+
+_ENV_NAME = re.compile(r"""\b(?:environ\.get|getenv|environ\.setdefault|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]{1,63})["']""")
+_SIMPLE_VALUE = re.compile(r"[\w.+\-]{1,64}")  # a number, a word, a switch: not a path, not code
+_NOT_RUN_CONFIG = re.compile(r"(_PATH|_DIR|_FILE|_FILES|_NAME|_ID|_URL|RANK|WORLD_SIZE|NPROC\w*)$")
+
+
+def run_configuration(script: str | None, readme: str | None, log_config: dict) -> dict[str, tuple[str, str]]:
+    """The environment the record says it ran with, for the env vars its script reads: the README run
+    command's `VAR=value` assignments first, then the runs' logged configuration (`ppm_enabled: True`
+    for `PPM_ENABLED`; booleans become 1/0, as the code's int() reads them). VAR -> (value, source).
+    The gauntlet runs this configuration (shrunk), not the script's bare defaults: a technique the
+    README switches on is what the record's score came from. Paths, run ids, ranks and values that are
+    not a plain number, word or switch are left out. O(n) in the script and the README."""
+    read = {v for v in _ENV_NAME.findall(script or "") if not _NOT_RUN_CONFIG.search(v)}
+    out: dict[str, tuple[str, str]] = {}
+    for var, value in readme_env(readme).items():
+        if var in read and _SIMPLE_VALUE.fullmatch(value):
+            out[var] = (value, "README run command")
+    for var in sorted(read):
+        seen = log_config.get(var.lower())
+        if seen is None or var in out:
+            continue
+        value, where = seen
+        value = {"true": "1", "false": "0"}.get(str(value).lower(), str(value))
+        if _SIMPLE_VALUE.fullmatch(value):
+            out[var] = (value, f"logged configuration, {where.path}:{where.line}")
+    return out

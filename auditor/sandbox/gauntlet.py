@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from auditor.analysis.envdefaults import run_configuration
 from auditor.core.model import Submission
 from auditor.core.observations import STAGE_STATUSES as STATUSES
 from auditor.core.errors import SandboxUnavailable
@@ -57,14 +58,28 @@ SHRINK_ENV = {
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
     "EMBED_DIM": "64",
 }
-_EPOCH_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*_EPOCHS)["']""")
+_ENV_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*)["']""")
+_EPOCHS = re.compile(r"_EPOCHS$")
+_HASH_TABLE = re.compile(r"(BUCKETS|HASH_SIZE|TABLE_SIZE)$")
+HASH_BUCKETS = "4096"  # 65,536 synthetic targets / 4,096 buckets = 16 per bucket, as ~62M tokens in 4M buckets
 
 
 def script_shrink_env(text: str | None) -> dict[str, str]:
-    """Knobs the script itself names that SHRINK_ENV cannot list one by one: every `*_EPOCHS` it reads
-    from the environment is set to 1 (a test-time or pre-quantisation training loop over the whole
-    validation stream, once, is what the probes need; 21 epochs on a CPU is a timeout)."""
-    return {name: "1" for name in sorted(set(_EPOCH_KNOB.findall(text or ""))) if name not in SHRINK_ENV}
+    """Knobs the script itself names that SHRINK_ENV cannot list one by one:
+      * every `*_EPOCHS` it reads from the environment is 1 (a test-time or pre-quantisation training loop
+        over the whole validation stream, once, is what the probes need; 21 epochs on a CPU is a timeout);
+      * every hashed table size (`*BUCKETS`, `*HASH_SIZE`, `*TABLE_SIZE`) is 4,096, which keeps the load
+        factor of the full run: a target-keyed lookup collides here as it does on the real validation set
+        (with 4M buckets for 65k tokens it would never fire)."""
+    out = {}
+    for name in sorted(set(_ENV_KNOB.findall(text or ""))):
+        if name in SHRINK_ENV:
+            continue
+        if _EPOCHS.search(name):
+            out[name] = "1"
+        elif _HASH_TABLE.search(name):
+            out[name] = HASH_BUCKETS
+    return out
 
 
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
@@ -448,7 +463,14 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         flip_k, stream_b, flip_cfg = None, None, None
         if flip and device == "cpu":  # the fork rides on the CPU shims' loss wrappers
             flip_k, stream_b, flip_cfg = _flip_streams(box, data)
-        env = dict(SHRINK_ENV, **script_shrink_env(entry.text), **(FLIP_ENV if flip_cfg else {}))
+        record_cfg = run_configuration(entry.text, sub.readme, sub.log_config)  # what the record says it ran
+        env = {var: value for var, (value, _) in record_cfg.items()}
+        env.update(SHRINK_ENV, **script_shrink_env(entry.text), **(FLIP_ENV if flip_cfg else {}))
+        kept = [f"{var}={value} ({src})" for var, (value, src) in sorted(record_cfg.items())
+                if env.get(var) == value and var not in SHRINK_ENV]
+        if kept:
+            result.notes.append("the record's own configuration, applied before the shrink knobs: " + "; ".join(kept[:12])
+                                + (f"; and {len(kept) - 12} more" if len(kept) > 12 else ""))
         env.update(DATA_DIR=str(data.data_dir), DATA_PATH=str(data.dataset_dir),
                    TOKENIZER_PATH=str(data.tokenizer_path), VOCAB_SIZE=str(vocab))
         result.env = {k: (v if not v.startswith(str(box.root)) else v.replace(str(box.root), "$SANDBOX"))

@@ -7,6 +7,7 @@ What is covered (and why each matters; see docs runtime_surface.md):
   global TorchFunctionMode, so tensors the script thinks are on the GPU live on the CPU;
 * `torch.cuda` queries (availability, device count/properties/capability, memory stats, synchronize,
   streams, events, RNG state) answered as one idle device;
+* `torch.inference_mode` -> `no_grad` (tensors it makes stay usable by a later TTT step, as on the GPU);
 * `torch.autocast(device_type="cuda", dtype=bf16)` -> disabled (fp32 on CPU: slower bf16 would change
   nothing the gauntlet measures); inside such a region, matmul-like ops on mixed float dtypes (bf16
   weights, fp32 activations) run in fp32, where autocast would have cast both to bf16 on the GPU;
@@ -367,6 +368,20 @@ def _after_import(name, patch) -> None:
 _MODE: CudaToCpu | None = None
 
 
+class InferenceAsNoGrad(torch.inference_mode):
+    """`torch.inference_mode` as `no_grad`: the same scores, but tensors made there (a rotary cache first
+    filled during evaluation) stay usable by a later autograd pass, as they are once torch.compile has
+    traced the model on the GPU; eager CPU mode would stop a test-time-training script there."""
+
+    def __enter__(self) -> None:
+        self._prev_grad = torch.is_grad_enabled()
+        if self.mode:
+            torch._C._set_grad_enabled(False)
+
+    def __exit__(self, *exc) -> None:
+        torch._C._set_grad_enabled(self._prev_grad)
+
+
 def install() -> None:
     global _MODE
     if _MODE is not None:
@@ -381,6 +396,7 @@ def install() -> None:
         if name not in sys.modules:
             sys.meta_path.insert(0, _StandInHidden(name))
     torch.autocast = CpuAutocast
+    torch.inference_mode = InferenceAsNoGrad
     torch.amp.autocast = CpuAutocast
     torch.cuda.amp.autocast = lambda *a, **k: CpuAutocast()
     _patch_distributed()
