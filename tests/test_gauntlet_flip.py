@@ -204,3 +204,20 @@ def test_gather_capture_reads_probabilities_and_log_probabilities_but_not_logits
             setattr(F, n, f)
         cap._real.clear()
         sys.modules.pop("gauntlet_capture", None)
+
+
+def test_the_records_own_configuration_comes_from_its_readme_and_logs():
+    from auditor.analysis.envdefaults import run_configuration
+    from auditor.core.model import Figure
+
+    script = ('a = _env_bool("NGRAM_EVAL_ENABLED", False)\nb = int(os.environ.get("NGRAM_EVAL_BUCKETS", 1))\n'
+              'c = os.environ.get("PPM_ENABLED", "0")\nd = os.environ.get("DATA_PATH", "x")\n'
+              'e = os.environ.get("NGRAM_EVAL_ORDER_MULTS", "")\nf = os.environ.get("TTT_LR", "0.1")\n')
+    readme = ("Run:\n```\nNGRAM_EVAL_ENABLED=1 DATA_PATH=/data/x torchrun train_gpt.py\n```\n"
+              "| NGRAM_EVAL_BUCKETS | 4,194,304 |\n| NGRAM_EVAL_ORDER_MULTS | 0.3,0.97 |\n")
+    logs = {"ppm_enabled": ("True", Figure(1, "train.log", 7, "ppm_enabled: True")),
+            "ttt_lr": ("float = float(os.environ.get('TTT_LR'))", Figure(0, "train.log", 9, "x"))}
+    got = run_configuration(script, readme, logs)
+    assert got == {"NGRAM_EVAL_ENABLED": ("1", "README run command"),
+                   "NGRAM_EVAL_BUCKETS": ("4194304", "README settings table"),
+                   "PPM_ENABLED": ("1", "logged configuration, train.log:7")}

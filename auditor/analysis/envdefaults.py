@@ -426,8 +426,12 @@ class EnvModel:
         return f"{var}={shown} (default)"
 
 
-_ENV_NAME = re.compile(r"""\b(?:environ\.get|getenv|environ\.setdefault|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]{1,63})["']""")
+# an env var name read by the script: os.environ.get("X"), os.getenv("X"), os.environ["X"], and helpers
+# whose name says env (_env_bool("X"), env_int("X"), _env_missing("X"))
+ENV_NAME = re.compile(r"""(?:\benviron\s*\[|\benviron\.(?:get|setdefault)\s*\(|\b[A-Za-z_]*(?:env|ENV|Env)[A-Za-z_]*\s*\()"""
+                      r"""\s*["']([A-Z][A-Z0-9_]{1,63})["']""")
 _SIMPLE_VALUE = re.compile(r"[\w.+\-]{1,64}")  # a number, a word, a switch: not a path, not code
+_TABLE_ROW = re.compile(r"(?m)^\|\s*`?([A-Z][A-Z0-9_]{1,63})`?\s*\|\s*([^|\n]{1,64}?)\s*\|")
 _NOT_RUN_CONFIG = re.compile(r"(_PATH|_DIR|_FILE|_FILES|_NAME|_ID|_URL|RANK|WORLD_SIZE|NPROC\w*)$")
 
 
@@ -438,11 +442,17 @@ def run_configuration(script: str | None, readme: str | None, log_config: dict) 
     The gauntlet runs this configuration (shrunk), not the script's bare defaults: a technique the
     README switches on is what the record's score came from. Paths, run ids, ranks and values that are
     not a plain number, word or switch are left out. O(n) in the script and the README."""
-    read = {v for v in _ENV_NAME.findall(script or "") if not _NOT_RUN_CONFIG.search(v)}
+    read = {v for v in ENV_NAME.findall(script or "") if not _NOT_RUN_CONFIG.search(v)}
     out: dict[str, tuple[str, str]] = {}
     for var, value in readme_env(readme).items():
         if var in read and _SIMPLE_VALUE.fullmatch(value):
             out[var] = (value, "README run command")
+    for m in _TABLE_ROW.finditer(readme or ""):  # | NGRAM_EVAL_MAX_ORDER | 12 |: a README's settings table
+        var, value = m.group(1), m.group(2).strip("`")
+        if re.fullmatch(r"\d{1,3}(?:,\d{3})+", value):  # 4,194,304
+            value = value.replace(",", "")
+        if var in read and var not in out and _SIMPLE_VALUE.fullmatch(value):
+            out[var] = (value, "README settings table")
     for var in sorted(read):
         seen = log_config.get(var.lower())
         if seen is None or var in out:

@@ -219,6 +219,17 @@ class _Evaluator:
                     self.build(4 * len(value) + 4)  # at most four bytes per character (+ BOM)
                     return _text_codec(value, enc if isinstance(enc, str) else "utf-8", "encode")
                 raise DecodeError("unsupported decode/encode")
+        # x.replace(a, b) with b no longer than a (stubs strip their line breaks: `_b.replace(b"\n", b"")`),
+        # and x.strip(): never longer than x, so bounded by what is already built
+        if isinstance(func, ast.Attribute) and func.attr in ("replace", "strip") and not node.keywords:
+            value = self.eval(func.value, depth + 1)
+            args = [self.eval(a, depth + 1) for a in node.args]
+            same = all(type(a) is type(value) for a in args) and isinstance(value, (str, bytes))
+            if same and func.attr == "strip" and len(args) <= 1:
+                return value.strip(*args)
+            if same and func.attr == "replace" and len(args) == 2 and args[0] and len(args[1]) <= len(args[0]):
+                return value.replace(args[0], args[1])
+            raise DecodeError(f"unsupported .{func.attr}() in the stub")
         qn = self.qualname(func)
         if qn is None:
             raise DecodeError("unsupported callee")

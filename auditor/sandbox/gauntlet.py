@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from auditor.analysis.envdefaults import run_configuration
+from auditor.analysis.envdefaults import ENV_NAME, run_configuration
 from auditor.core.model import Submission
 from auditor.core.observations import STAGE_STATUSES as STATUSES
 from auditor.core.errors import SandboxUnavailable
@@ -58,7 +58,6 @@ SHRINK_ENV = {
     "LOOP_START": "0", "LOOP_END": "1", "VE_LAYERS": "1", "PARALLEL_RESIDUAL_START": "1", "EMBEDDING_DIM": "64",
     "EMBED_DIM": "64",
 }
-_ENV_KNOB = re.compile(r"""\b(?:environ\.get|getenv|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*)["']""")
 _EPOCHS = re.compile(r"_EPOCHS$")
 _HASH_TABLE = re.compile(r"(BUCKETS|HASH_SIZE|TABLE_SIZE)$")
 HASH_BUCKETS = "4096"  # 65,536 synthetic targets / 4,096 buckets = 16 per bucket, as ~62M tokens in 4M buckets
@@ -72,7 +71,7 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
         factor of the full run: a target-keyed lookup collides here as it does on the real validation set
         (with 4M buckets for 65k tokens it would never fire)."""
     out = {}
-    for name in sorted(set(_ENV_KNOB.findall(text or ""))):
+    for name in sorted(set(ENV_NAME.findall(text or ""))):
         if name in SHRINK_ENV:
             continue
         if _EPOCHS.search(name):

@@ -397,6 +397,8 @@ def install() -> None:
             sys.meta_path.insert(0, _StandInHidden(name))
     torch.autocast = CpuAutocast
     torch.inference_mode = InferenceAsNoGrad
+    # the device mode is per thread: a loader's prefetch thread would still reach the real pin_memory
+    torch.Tensor.pin_memory = lambda self, *a, **k: self
     torch.amp.autocast = CpuAutocast
     torch.cuda.amp.autocast = lambda *a, **k: CpuAutocast()
     _patch_distributed()
