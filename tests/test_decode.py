@@ -80,3 +80,22 @@ def test_arbitrary_text_never_raises_anything_but_decode_error(text):
         decode_stub(text, "t.py", {})
     except DecodeError:
         pass
+
+
+def test_a_stub_that_strips_its_line_breaks_decodes(tmp_path):
+    """`exec(lzma.decompress(base64.b85decode(_b.replace(b"\\n", b""))).decode())`: a wrapped literal."""
+    import base64 as b64
+    import lzma as lz
+
+    from auditor.load.loader import load_submission
+
+    src = "import os\nX = int(os.environ.get('PPM_ENABLED', '0'))\n"
+    packed = b64.b85encode(lz.compress(src.encode())).decode()
+    wrapped = "\n".join(packed[i:i + 40] for i in range(0, len(packed), 40))
+    stub = f'import lzma,base64\n_b=b"""\n{wrapped}\n"""\nexec(lzma.decompress(base64.b85decode(_b.replace(b"\\n",b""))).decode("utf-8"))\n'
+    (tmp_path / "train_gpt.py").write_text(stub)
+    entry = load_submission(str(tmp_path)).entry_point
+    assert entry.decode_error is None and entry.text == src
+    grow = stub.replace('_b.replace(b"\\n",b"")', '_b.replace(b"\\n",b"xx")')  # could grow: not evaluated
+    (tmp_path / "train_gpt.py").write_text(grow)
+    assert "unsupported .replace()" in (load_submission(str(tmp_path)).entry_point.decode_error or "")
