@@ -81,6 +81,11 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
     return out
 
 
+# Record settings that count or index layers (OUTER_LAYERS=2, RECUR_START=4) would contradict the shrunk
+# NUM_LAYERS: the shrink owns the model's depth, so they are not applied.
+_DEPTH_KNOB = re.compile(r"LAYER|LOOP|DEPTH|RECUR")
+
+
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
 # wall-clock cap, which differs between runs; without a cap they follow the step count (ITERATIONS).
 FLIP_ENV = {"MAX_WALLCLOCK_SECONDS": "0"}
@@ -462,7 +467,8 @@ def run_gauntlet(sub: Submission, device: str = "cpu", timeout: float = 120.0, l
         flip_k, stream_b, flip_cfg = None, None, None
         if flip and device == "cpu":  # the fork rides on the CPU shims' loss wrappers
             flip_k, stream_b, flip_cfg = _flip_streams(box, data)
-        record_cfg = run_configuration(entry.text, sub.readme, sub.log_config)  # what the record says it ran
+        record_cfg = {var: got for var, got in run_configuration(entry.text, sub.readme, sub.log_config).items()
+                      if not _DEPTH_KNOB.search(var)}  # what the record says it ran; the shrink owns the depth
         env = {var: value for var, (value, _) in record_cfg.items()}
         env.update(SHRINK_ENV, **script_shrink_env(entry.text), **(FLIP_ENV if flip_cfg else {}))
         kept = [f"{var}={value} ({src})" for var, (value, src) in sorted(record_cfg.items())
