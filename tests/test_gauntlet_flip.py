@@ -158,9 +158,11 @@ def test_epoch_and_hash_table_knobs_the_script_reads_are_shrunk():
 
     text = ('a = int(os.environ.get("PREQUANT_TTT_EPOCHS", 21))\nb = os.getenv(\'GLOBAL_TTT_EPOCHS\', "3")\n'
             'c = int(os.environ.get("TTT_EPOCHS", 3))\nd = "NOT_READ_EPOCHS"\n'
-            'e = int(os.environ.get("NGRAM_EVAL_BUCKETS", 4194304))\nf = int(os.environ.get("NGRAM_BUCKETS", 1 << 22))\n')
-    # TTT_EPOCHS and NGRAM_BUCKETS are SHRINK_ENV's own
-    assert script_shrink_env(text) == {"GLOBAL_TTT_EPOCHS": "1", "NGRAM_EVAL_BUCKETS": "4096", "PREQUANT_TTT_EPOCHS": "1"}
+            'e = int(os.environ.get("NGRAM_EVAL_BUCKETS", 4194304))\nf = int(os.environ.get("NGRAM_BUCKETS", 1 << 22))\n'
+            'g = _env_int("NGRAM_EVAL_CHUNK_TOKENS", 262144)\nh = int(os.environ.get("TTT_CHUNK_SIZE", 256))\n')
+    # TTT_EPOCHS and NGRAM_BUCKETS are SHRINK_ENV's own; a chunk inside a window is not the stream's
+    assert script_shrink_env(text) == {"GLOBAL_TTT_EPOCHS": "1", "NGRAM_EVAL_BUCKETS": "4096",
+                                       "NGRAM_EVAL_CHUNK_TOKENS": "8192", "PREQUANT_TTT_EPOCHS": "1"}
     assert script_shrink_env(None) == {}
 
 

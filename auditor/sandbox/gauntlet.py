@@ -61,6 +61,8 @@ SHRINK_ENV = {
 _EPOCHS = re.compile(r"_EPOCHS$")
 _HASH_TABLE = re.compile(r"(BUCKETS|HASH_SIZE|TABLE_SIZE)$")
 HASH_BUCKETS = "4096"  # 65,536 synthetic targets / 4,096 buckets = 16 per bucket, as ~62M tokens in 4M buckets
+_CHUNK = re.compile(r"_CHUNK_TOKENS$")
+CHUNK_TOKENS = SHRINK_ENV["TTT_CHUNK_TOKENS"]  # 8 chunks of the synthetic stream, as TTT_CHUNK_TOKENS
 
 
 def script_shrink_env(text: str | None) -> dict[str, str]:
@@ -69,7 +71,10 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
         over the whole validation stream, once, is what the probes need; 21 epochs on a CPU is a timeout);
       * every hashed table size (`*BUCKETS`, `*HASH_SIZE`, `*TABLE_SIZE`) is 4,096, which keeps the load
         factor of the full run: a target-keyed lookup collides here as it does on the real validation set
-        (with 4M buckets for 65k tokens it would never fire)."""
+        (with 4M buckets for 65k tokens it would never fire);
+      * every chunk of the stream (`*_CHUNK_TOKENS`) is 8,192 tokens, as TTT_CHUNK_TOKENS: a cache or a
+        TTT updated between chunks must see several chunks of the 65k-token stream, as the full run sees
+        hundreds (one 262,144-token chunk would leave the cache empty while it scores)."""
     out = {}
     for name in sorted(set(ENV_NAME.findall(text or ""))):
         if name in SHRINK_ENV:
@@ -78,12 +83,15 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
             out[name] = "1"
         elif _HASH_TABLE.search(name):
             out[name] = HASH_BUCKETS
+        elif _CHUNK.search(name):
+            out[name] = CHUNK_TOKENS
     return out
 
 
-# Record settings that count or index layers (OUTER_LAYERS=2, RECUR_START=4) would contradict the shrunk
-# NUM_LAYERS: the shrink owns the model's depth, so they are not applied.
-_DEPTH_KNOB = re.compile(r"LAYER|LOOP|DEPTH|RECUR")
+# Record settings that count or index layers (OUTER_LAYERS=2, RECUR_START=4), or size a piece of a window
+# (TTT_CHUNK_SIZE=2048 must fit EVAL_SEQ_LEN), would contradict the shrunk model and sequence length: the
+# shrink owns them, so they are not applied.
+_DEPTH_KNOB = re.compile(r"LAYER|LOOP|DEPTH|RECUR|_CHUNK_SIZE$")
 
 
 # The flip test compares two runs: the records' LR schedules follow the elapsed fraction of the
