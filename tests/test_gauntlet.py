@@ -499,3 +499,21 @@ def test_an_incomplete_run_is_info_when_the_cause_is_the_auditors_side(stage, de
     found = evalue_random_stream.check(ctx)
     assert [f.severity.value for f in found] == [severity]
     assert (obs.cannot_run_here is not None) == (severity == "info")
+
+
+def test_a_mixture_printed_in_bits_per_byte_only_is_tested_through_the_runs_own_ratio():
+    """`ppm_mixer val_bpb:…` has no val_loss: the score line's val_loss / (val_bpb ln 2) gives the bytes
+    per token the script counts, so the mixture's figure becomes nats per token for the e-value test."""
+    from types import SimpleNamespace
+
+    from auditor.load.logparse import parse_log
+    from auditor.sandbox.gauntlet import _mixture_lines
+
+    text = ("quantized_sliding_window val_loss:6.93212527 val_bpb:3.01770684 eval_time:7858ms\n"
+            "ppm_mixer val_bpb:2.50000000 eval_time:5000ms order=5 N_bytes=150000\n")
+    parsed = [r for r in parse_log("sandbox-stdout", text) if r.phases][-1]
+    [(label, loss, slack, bpb, line)] = _mixture_lines(SimpleNamespace(stdout=text), parsed)
+    assert label == "ppm_mixer (bits per byte only)" and bpb == 2.5 and line == 2
+    assert loss == pytest.approx(2.5 * 6.93212527 / 3.01770684, rel=1e-12)
+    assert slack == pytest.approx(0.5e-8 * 6.93212527 / 3.01770684, rel=1e-9)
+    assert _mixture_lines(SimpleNamespace(stdout=text.splitlines()[0]), parsed) == []

@@ -307,14 +307,44 @@ def _evalue_numbers(obs: GauntletObservation, run: SandboxRun | None, data: Synt
     if parsed.val_tokens is not None and 0 < int(parsed.val_tokens.value) <= n_targets:
         n_targets = int(parsed.val_tokens.value)
         note = "scored targets read from the run's own val_tokens line"
+    mixes = _mixture_lines(run, parsed)
+    k_tests = len(finals) + len(mixes)
     tests = []
     for p in finals:
         t = evalue_test(p.val_loss, n_targets, data.bos_targets(n_targets), data.v_prime,
-                        _decimals_of(p.text, p.val_loss), k_tests=len(finals))
+                        _decimals_of(p.text, p.val_loss), k_tests=k_tests)
         t.update(label=p.label, val_bpb=p.val_bpb, line=p.line)
+        tests.append(t)
+    for label, loss, slack, bpb, line in mixes:
+        t = evalue_test(loss + slack, n_targets, data.bos_targets(n_targets), data.v_prime, None, k_tests=k_tests)
+        t.update(label=label, val_bpb=bpb, line=line, val_loss=loss, rounding_slack=slack)
         tests.append(t)
     worst = max(tests, key=lambda t: t["advantage_nats"])
     obs.evalue = {"tests": tests, "worst": worst, "n_note": note}
+
+
+def _mixture_lines(run: SandboxRun, parsed) -> list[tuple[str, float, float, float, int]]:
+    """Byte-mixture figures the run printed as bits per byte only (`ppm_mixer val_bpb:…`), as nats per
+    token through the run's own ratio of its score line (val_loss / (val_bpb ln 2) = bytes per token, as
+    the script counts them): (label, implied val_loss, rounding slack, bpb, line). A mixture over bytes
+    is tested like any other final figure: on random tokens it cannot beat ln V' either."""
+    from auditor.load.mixlines import mixture_scores
+
+    score = parsed.score_phase if parsed is not None else None
+    if score is None or not score.val_loss or not score.val_bpb:
+        return []
+    bytes_per_token = score.val_loss / (score.val_bpb * math.log(2))
+    seen = {p.line for p in parsed.phases}
+    out = []
+    for fig in mixture_scores("sandbox-stdout", run.stdout)[:20]:
+        if fig.line in seen:
+            continue  # a line the log parser already tests with its own val_loss
+        printed = [m for m in re.finditer(r"\d+\.(\d+)", fig.text) if float(m.group(0)) == fig.value]
+        decimals = len(printed[0].group(1)) if printed else len(repr(float(fig.value)).split(".")[1])
+        slack = 0.5 * 10.0 ** (-decimals) * math.log(2) * bytes_per_token
+        label = (fig.text.split()[0] if fig.text.split() else "mixture")[:40] + " (bits per byte only)"
+        out.append((label, fig.value * math.log(2) * bytes_per_token, slack, fig.value, fig.line))
+    return out
 
 
 def _evalue_stage(obs: GauntletObservation) -> Stage:
