@@ -162,7 +162,8 @@ def test_epoch_and_hash_table_knobs_the_script_reads_are_shrunk():
             'g = _env_int("NGRAM_EVAL_CHUNK_TOKENS", 262144)\nh = int(os.environ.get("TTT_CHUNK_SIZE", 256))\n')
     # TTT_EPOCHS and NGRAM_BUCKETS are SHRINK_ENV's own; a chunk inside a window is not the stream's
     assert script_shrink_env(text) == {"GLOBAL_TTT_EPOCHS": "1", "NGRAM_EVAL_BUCKETS": "4096",
-                                       "NGRAM_EVAL_CHUNK_TOKENS": "8192", "PREQUANT_TTT_EPOCHS": "1"}
+                                       "NGRAM_EVAL_CHUNK_TOKENS": "8192", "PREQUANT_TTT_EPOCHS": "1",
+                                       "TTT_CHUNK_SIZE": "64"}
     assert script_shrink_env(None) == {}
 
 
@@ -223,3 +224,13 @@ def test_the_records_own_configuration_comes_from_its_readme_and_logs():
     assert got == {"NGRAM_EVAL_ENABLED": ("1", "README run command"),
                    "NGRAM_EVAL_BUCKETS": ("4194304", "README settings table"),
                    "PPM_ENABLED": ("1", "logged configuration, train.log:7")}
+
+
+def test_a_line_of_key_value_pairs_is_logged_configuration_and_a_step_line_is_not():
+    from auditor.load.configdump import config_dump
+
+    text = ("model_preset:frontier_lean run_profile:full_8gpu_600s\nstep:1/6 train_loss:6.9 train_time:10ms\n"
+            "val_bpb:enabled tokenizer_kind=sentencepiece\nfinal_ngram val_loss:6.93 val_bpb:3.01\n"
+            "train_loader:dataset:fineweb10B_sp1024\n  ppm_enabled: True\n")
+    got = {k: (v, f.line) for k, (v, f) in config_dump("train.log", text).items()}
+    assert got == {"model_preset": ("frontier_lean", 1), "run_profile": ("full_8gpu_600s", 1), "ppm_enabled": ("True", 6)}

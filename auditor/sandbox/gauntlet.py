@@ -63,6 +63,8 @@ _HASH_TABLE = re.compile(r"(BUCKETS|HASH_SIZE|TABLE_SIZE)$")
 HASH_BUCKETS = "4096"  # 65,536 synthetic targets / 4,096 buckets = 16 per bucket, as ~62M tokens in 4M buckets
 _CHUNK = re.compile(r"_CHUNK_TOKENS$")
 CHUNK_TOKENS = SHRINK_ENV["TTT_CHUNK_TOKENS"]  # 8 chunks of the synthetic stream, as TTT_CHUNK_TOKENS
+_WINDOW_PIECE = re.compile(r"_CHUNK_SIZE$")
+WINDOW_PIECE = "64"  # a piece of an evaluation window: half the shrunk EVAL_SEQ_LEN
 
 
 def script_shrink_env(text: str | None) -> dict[str, str]:
@@ -74,7 +76,9 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
         (with 4M buckets for 65k tokens it would never fire);
       * every chunk of the stream (`*_CHUNK_TOKENS`) is 8,192 tokens, as TTT_CHUNK_TOKENS: a cache or a
         TTT updated between chunks must see several chunks of the 65k-token stream, as the full run sees
-        hundreds (one 262,144-token chunk would leave the cache empty while it scores)."""
+        hundreds (one 262,144-token chunk would leave the cache empty while it scores);
+      * every piece of a window (`*_CHUNK_SIZE`) is 64 tokens, half the shrunk EVAL_SEQ_LEN (a preset's
+        2,048 would no longer fit the window)."""
     out = {}
     for name in sorted(set(ENV_NAME.findall(text or ""))):
         if name in SHRINK_ENV:
@@ -85,6 +89,8 @@ def script_shrink_env(text: str | None) -> dict[str, str]:
             out[name] = HASH_BUCKETS
         elif _CHUNK.search(name):
             out[name] = CHUNK_TOKENS
+        elif _WINDOW_PIECE.search(name):
+            out[name] = WINDOW_PIECE
     return out
 
 
