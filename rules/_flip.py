@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.core.model import Evidence
+
 
 def complete_flip(ctx) -> dict[str, Any] | None:
     """The flip result when the test compared something, else None."""
@@ -65,3 +67,15 @@ def evalue_conditions(ctx, claimed: bool = False) -> tuple[list[str], str]:
                         "twice, so the distribution it scores with is not normalized (C2)")
     return ["C1", "C2", "C3", "C4"], ("it leaks the target, is not normalized, adapts on tokens before scoring them, "
                                       "or rescores (C1-C4)")
+
+
+def flip_evidence(flip: dict[str, Any]) -> list[Evidence]:
+    first = flip.get("first_diff")
+    return [Evidence("(gauntlet flip test)", None, f"k={flip['k']}" + (f" first_diff={first}" if first is not None else ""))]
+
+
+def change_words(flip: dict[str, Any]) -> str:
+    """`first at 1,234 (48 of 32,768 compared positions in captured pass 2, max |diff| 0.0018 nats)`."""
+    p = flip["passes"][flip["first_pass"]]
+    return (f"first at {flip['first_diff']:,} ({p['differing']:,} of {p['compared']:,} compared positions in "
+            f"captured pass {flip['first_pass']}, max |diff| {p['max_abs_diff']:.3g} nats)")

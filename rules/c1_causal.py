@@ -5,10 +5,10 @@ from __future__ import annotations
 from auditor.analysis.patterns import find_slots
 from auditor.analysis.program import CodeAnalysis, c_file_reach
 from rules._code import check_code, graded
-from auditor.core.model import Evidence, Finding
+from auditor.core.model import Finding
 from auditor.core.contract import Rule
 from rules._cite import issue, pr
-from rules._flip import complete_flip, fork_words, trained_before_scoring
+from rules._flip import change_words, complete_flip, flip_evidence, fork_words, trained_before_scoring
 from rules._rulings import grade
 
 
@@ -148,20 +148,17 @@ def flip_findings(ctx) -> list[Finding]:
     if flip is None or (flip.get("first_diff") is not None and trained_before_scoring(flip)):
         return []
     k, first = flip["k"], flip.get("first_diff")
-    data = dict(dynamic=True, flip=flip)
-    ev = [Evidence("(gauntlet flip test)", None, f"k={k}" + (f" first_diff={first}" if first is not None else ""))]
+    data, ev = dict(dynamic=True, flip=flip), flip_evidence(flip)
     if first is None:
         return [RULE.finding("pass", f"flip test: {flip['compared']:,} scores of positions before k={k:,} are equal "
                                      f"(within {flip['tolerance']:g} nats) when the stream is re-drawn from k on; "
                                      f"{fork_words(flip)}", ev, **data)]
-    p = flip["passes"][flip["first_pass"]]
     where = ("just before k: the scoring looks ahead across the window (a peek at later tokens, or optimisation on "
              "the scored window)" if k - first <= 4096 else
              "far before k: the model that scores them was adapted on later validation tokens before scoring them")
     return [RULE.finding("fail", f"flip test: re-drawing the random validation stream from position {k:,} on changed "
-                                 f"the loss of earlier positions — first at {first:,} ({p['differing']:,} of "
-                                 f"{p['compared']:,} compared positions in captured pass {flip['first_pass']}, max "
-                                 f"|diff| {p['max_abs_diff']:.3g} nats), {where}; {fork_words(flip)}", ev, **data)]
+                                 f"the loss of earlier positions — {change_words(flip)}, {where}; {fork_words(flip)}",
+                         ev, **data)]
 
 
 def check(ctx) -> list[Finding]:

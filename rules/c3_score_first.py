@@ -8,10 +8,10 @@ from auditor.analysis.events import Event
 from auditor.analysis.patterns import causal_sweep, find_slots
 from auditor.analysis.program import CodeAnalysis
 from rules._code import check_code, graded
-from auditor.core.model import Evidence, Finding
+from auditor.core.model import Finding
 from auditor.core.contract import Rule
 from rules._cite import README_RULES, issue, pr
-from rules._flip import complete_flip, fork_words, trained_before_scoring
+from rules._flip import change_words, complete_flip, flip_evidence, fork_words, trained_before_scoring
 
 _THROWAWAY = re.compile(r"(lora|opt|adapter|delta|warm|tmp|temp|scratch|bias|wl|wo|state)", re.I)
 
@@ -125,19 +125,15 @@ def flip_findings(ctx) -> list[Finding]:
     if flip is None or not trained_before_scoring(flip):
         return []
     k, first = flip["k"], flip.get("first_diff")
-    data = dict(dynamic=True, flip=flip)
-    ev = [Evidence("(gauntlet flip test)", None, f"k={k}" + (f" first_diff={first}" if first is not None else ""))]
+    data, ev = dict(dynamic=True, flip=flip), flip_evidence(flip)
     if first is None:
         return [RULE.finding("pass", f"flip test: the run trained on validation tokens, and the {flip['compared']:,} "
                                      f"scores of positions before k={k:,} are still equal when the stream is re-drawn "
                                      f"from k on (every update used tokens already scored); {fork_words(flip)}",
                              ev, **data)]
-    p = flip["passes"][flip["first_pass"]]
-    return [RULE.finding("fail", f"flip test: {fork_words(flip)}; "
-                                 f"re-drawing the stream from position {k:,} on changed the loss of earlier positions "
-                                 f"— first at {first:,} ({p['differing']:,} of {p['compared']:,} compared positions "
-                                 f"in captured pass {flip['first_pass']}, max |diff| {p['max_abs_diff']:.3g} nats): "
-                                 f"the model was updated on validation tokens before they were scored", ev, **data)]
+    return [RULE.finding("fail", f"flip test: {fork_words(flip)}; re-drawing the stream from position {k:,} on changed "
+                                 f"the loss of earlier positions — {change_words(flip)}: the model was updated on "
+                                 f"validation tokens before they were scored", ev, **data)]
 
 
 def check(ctx) -> list[Finding]:

@@ -30,13 +30,18 @@ INDEX: dict[bytes, int] = {}  # K ids of the validation stream -> their position
 _real = {}
 
 
+def read_shard(path: str):
+    """A token shard's ids (256 int32 header, then uint16 tokens) as int64."""
+    import numpy as np
+
+    header = np.fromfile(path, dtype="<i4", count=256)
+    return np.fromfile(path, dtype="<u2", count=int(header[2]), offset=256 * 4).astype(np.int64)
+
+
 def configure(stream_path: str) -> None:
     """Index the validation stream, so that only calls scoring it are sent (a calibration or training
     batch under no_grad would otherwise use up the capture budget)."""
-    import numpy as np
-
-    header = np.fromfile(stream_path, dtype="<i4", count=256)
-    raw = np.fromfile(stream_path, dtype="<u2", count=int(header[2]), offset=1024).astype("<i4").tobytes()
+    raw = read_shard(stream_path).astype("<i4").tobytes()
     for p in range(len(raw) // 4 - K + 1):
         INDEX.setdefault(raw[4 * p:4 * (p + K)], p)
 
@@ -134,27 +139,27 @@ def _per_token(name: str, args: tuple, reduction: str, size_average, reduce, tar
         STATE["busy"] = False
 
 
+def _loss_call(name: str, args: tuple, target, reduction: str, size_average, reduce):
+    """One wrapped loss call: the flip test's fork point, then the call, and its per-token losses sent
+    when the capture wants them."""
+    _flip(target)
+    if not _want(target):
+        return _real[name](*args)
+    out, per = _per_token(name, args, reduction, size_average, reduce, target)
+    if per is not None:
+        _send(name, per, target)
+    return out
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     args = (input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing)
-    _flip(target)
-    if not _want(target):
-        return _real["cross_entropy"](*args)
-    out, per = _per_token("cross_entropy", args, reduction, size_average, reduce, target)
-    if per is not None:
-        _send("cross_entropy", per, target)
-    return out
+    return _loss_call("cross_entropy", args, target, reduction, size_average, reduce)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
     args = (input, target, weight, size_average, ignore_index, reduce, reduction)
-    _flip(target)
-    if not _want(target):
-        return _real["nll_loss"](*args)
-    out, per = _per_token("nll_loss", args, reduction, size_average, reduce, target)
-    if per is not None:
-        _send("nll_loss", per, target)
-    return out
+    return _loss_call("nll_loss", args, target, reduction, size_average, reduce)
 
 
 def _tag(out):

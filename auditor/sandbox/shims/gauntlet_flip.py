@@ -35,11 +35,6 @@ STATE = {"armed": False, "forked": False, "grad_seen": False, "role": "", "child
 _MAX_COPY = 64 << 20  # bytes of a top-level run-folder file run B gets its own copy of
 
 
-def _read_shard(path: str) -> np.ndarray:
-    header = np.fromfile(path, dtype="<i4", count=256)
-    return np.fromfile(path, dtype="<u2", count=int(header[2]), offset=256 * 4).astype(np.int64)
-
-
 def configure(flip: dict) -> None:
     """flip: {"k": position, "stream_a": val shard path, "stream_b": re-drawn val shard path}. The
     stream index is the capture's (gauntlet_capture.configure ran first)."""
@@ -49,7 +44,7 @@ def configure(flip: dict) -> None:
     if st is not None:
         st.busy = True  # the auditor's own reads are not the script's
     try:
-        a, b = _read_shard(flip["stream_a"]), _read_shard(flip["stream_b"])
+        a, b = gauntlet_capture.read_shard(flip["stream_a"]), gauntlet_capture.read_shard(flip["stream_b"])
     finally:
         if st is not None:
             st.busy = False
